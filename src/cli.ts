@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// superv's command line: parse, then hand over. It prints user errors as `superv: …` with a non-zero
+// exit and no stack trace; a stack means a bug in superv.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { helpText } from './config/help';
+import { loadConfig } from './config/load';
+import { SupervError } from './errors';
+import { Arbiter } from './master/arbiter';
+import { createLogger } from './master/logger';
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+async function start(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(helpText(version())); return 0; }
+  const config = loadConfig(argv, process.env, process.cwd());
+  if (!existsSync(config.app)) throw new SupervError('SUPERV_ERR_APP_NOT_FOUND', config.app);
+  if (config.timeout > 0 && config.timeout < 2 * config.heartbeatInterval) {
+    throw new SupervError('SUPERV_ERR_BAD_VALUE', 'timeout', `${config.timeout}ms must be at least twice heartbeat_interval (${config.heartbeatInterval}ms)`);
+  }
+  const log = createLogger({ name: config.name, level: config.logLevel, format: config.logFormat });
+  return new Arbiter(config, log).run();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'start': return start(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(helpText(version()));
+      return cmd === undefined ? 2 : 0;
+    case '--version':
+    case '-v':
+      process.stdout.write(version() + '\n');
+      return 0;
+    default:
+      throw new SupervError('SUPERV_ERR_USAGE', `unknown command ${JSON.stringify(cmd)}; try superv --help`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; if (code !== 0 || process.argv[2] === 'start') process.exit(code); },
+  (err: unknown) => {
+    if (err instanceof SupervError) {
+      process.stderr.write(`superv: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`superv: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(70);
+  },
+);

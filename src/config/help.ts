@@ -1,0 +1,67 @@
+// `superv --help` and the README's settings table, both generated from SETTINGS.
+
+import { SETTINGS, SETTING_KEYS, envOf, flagOf, yamlOf, type Config, type Setting } from './settings';
+import { formatDuration } from './units';
+
+function kindLabel(s: Setting): string {
+  const k = s.kind;
+  switch (k.type) {
+    case 'int': return 'N';
+    case 'workers': return 'N|max';
+    case 'duration': return 'DURATION';
+    case 'size': return 'SIZE';
+    case 'bool': return '';
+    case 'list': return 'LIST';
+    case 'enum': return k.choices.join('|');
+    case 'path': return 'PATH';
+    case 'string': return 'STRING';
+  }
+}
+
+export function defaultLabel(key: keyof Config): string {
+  const s = SETTINGS[key];
+  if (s.computed) return s.computed;
+  const d = s.default;
+  if (Array.isArray(d)) return d.length ? d.join(' ') : '(none)';
+  if (d === '') return '(none)';
+  if (s.kind.type === 'duration' && typeof d === 'number') return formatDuration(d);
+  return String(d);
+}
+
+export function helpText(version: string): string {
+  const lines = [
+    `superv ${version} — a process supervisor for Node.js HTTP services that dumps evidence from inside a stuck worker before it kills it`,
+    '',
+    'Usage:',
+    '  superv start APP [options] [-- app args]   run APP in N cluster workers',
+    '  superv --help | --version',
+    '',
+    'Options (each also an env var SUPERV_… and a key in --config YAML; flag > env > file > default):',
+  ];
+  for (const key of SETTING_KEYS) {
+    if (key === 'app' || key === 'args') continue;
+    const s = SETTINGS[key];
+    const flag = `${s.short ? s.short + ', ' : ''}${flagOf(key)} ${kindLabel(s)}`.trimEnd();
+    lines.push(`  ${flag.padEnd(34)} ${s.doc} [default: ${defaultLabel(key)}]`);
+  }
+  lines.push('', 'Durations: 30, 30s, 500ms, 2m. Sizes: 512M, 1G. Signals to the master: TERM/INT graceful stop, QUIT quick stop,',
+    'TTIN/TTOU one worker more/fewer, USR2 dump every worker. SIGUSR2 to a worker dumps that worker.');
+  return lines.join('\n') + '\n';
+}
+
+function md(s: string): string {
+  return s.replace(/\|/g, '\\|');
+}
+
+/** The README's settings table. */
+export function settingsMarkdown(): string {
+  const rows = ['| setting (YAML) | flag | env | type | default | what it does |', '|---|---|---|---|---|---|'];
+  for (const key of SETTING_KEYS) {
+    const s = SETTINGS[key];
+    const yaml = s.notIn?.includes('yaml') ? '—' : `\`${yamlOf(key)}\``;
+    const flag = key === 'app' ? '`APP` (argument)' : key === 'args' ? '`-- ARGS`' : `\`${flagOf(key)}\`${s.short ? ` \`${s.short}\`` : ''}`;
+    const env = s.notIn?.includes('env') ? '—' : `\`${envOf(key)}\``;
+    rows.push(`| ${yaml} | ${flag} | ${env} | ${md(kindLabel(s) || 'bool')} | ${md(defaultLabel(key))} | ${md(s.doc)} |`);
+  }
+  return rows.join('\n') + '\n';
+}

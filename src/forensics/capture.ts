@@ -1,0 +1,432 @@
+// Reads the main thread of this process from the watchdog thread, through an inspector session connected with
+// connectToMainThread() (no port): a probe evaluated on top of the blocked stack (request, heap and app state),
+// then a short pause for the stack and the top frames' locals, then source maps once the main thread runs again.
+//
+// Inspector messages reach the main thread only at V8 stack checks, never inside native code, so the whole
+// capture runs against one deadline, and a silent main thread is itself the finding ("in native code").
+//
+// The Debugger domain is enabled only for the pause and disabled right after, by default: while it is
+// enabled every `await` costs ~6.5x and every throw ~1.9x on the main thread (1M awaits: 44 → 300 ms;
+// 300k throws: 450 → 830 ms, measured on Node 20.20), and every eval/new Function pays a scriptParsed
+// message. Enabling costs 10–70 ms, paid while the loop is blocked anyway.
+
+import type { Debugger, InspectorNotification, Runtime, Session } from 'node:inspector';
+import { resolve, sep } from 'node:path';
+import { localsOf, scopesToRead, truncate } from './preview';
+import { SourceMapCache, urlToPath } from './sourcemap';
+import type { Frame } from './types';
+
+export interface CaptureOptions {
+  /** Epoch ms. capture() returns by then (give or take a few ms of bookkeeping), whatever the main thread does. */
+  deadline: number;
+  /**
+   * Pause for the stack and locals. Only for a blocked loop: a pause lands at the next JS to run, which for
+   * an idle loop may be never (the capture then waits until the deadline; the request is dropped after).
+   */
+  pause: boolean;
+  /** Evaluated on the main thread without pausing; returns a JSON string (or a JSON-able value), parsed into `probe`. */
+  probeExpression?: string;
+  /** Frames kept, innermost first. Default 50. */
+  maxFrames?: number;
+  /** Frames whose locals are read, from the top. Default 5. */
+  localsFrames?: number;
+}
+
+/** Where the time went, ms. `pausedMs` is what the app paid: the main thread was held that long. */
+export interface CaptureTimings {
+  answerMs?: number;
+  probeMs?: number;
+  enableMs?: number;
+  pauseMs?: number;
+  localsMs?: number;
+  pausedMs?: number;
+  sourceMapsMs?: number;
+}
+
+export interface StackCapture {
+  /** True when every step asked for answered within the deadline. */
+  complete: boolean;
+  /** Why not complete, one sentence per failed step. */
+  incomplete?: string;
+  stack?: Frame[];
+  /** The probe's parsed result. */
+  probe?: unknown;
+  elapsedMs: number;
+  timings: CaptureTimings;
+}
+
+export interface CapturerOptions {
+  /**
+   * 'on-demand' (default): Debugger.enable at each paused capture, disable after — no cost while idle.
+   * 'always': enable() turns it on for good: captures are 10–70 ms faster, the app's awaits and throws slower.
+   */
+  debugger?: 'on-demand' | 'always';
+  /** Longest probe result accepted, in characters, checked on the main thread before it is copied. */
+  maxProbeChars?: number;
+}
+
+/** No reply within this long means the main thread is in native code. Idle or in JS it answers in 1–3 ms. */
+export const FIRST_ANSWER_MS = 150;
+export const DEFAULT_MAX_FRAMES = 50;
+export const DEFAULT_LOCALS_FRAMES = 5;
+/** Matches the probe's own bound (worker/probe.ts): a result over it is dropped, not truncated into bad JSON. */
+export const DEFAULT_MAX_PROBE_CHARS = 2 * 1024 * 1024;
+/** The serialised stack stays under this; the structural caps in preview.ts keep it near 350 KB at worst. */
+export const MAX_STACK_CHARS = 1024 * 1024;
+const MAX_SCRIPTS = 50_000;
+const NATIVE_HINT = 'it is likely in a synchronous native call (execSync, sync fs/zlib/crypto, a huge JSON.parse)';
+
+class TimedOut extends Error {}
+
+interface ScriptInfo {
+  url: string;
+  sourceMapURL?: string;
+}
+
+/** A frame as V8 gave it, kept until the source map step (after the resume). */
+interface RawFrame {
+  frame: Frame;
+  script?: ScriptInfo;
+  line0: number;
+  column0: number;
+}
+
+/** node internals, node_modules and superv's own files are not the app; nor is code without a file (eval). */
+export function isAppFile(file: string, ownPrefix?: string): boolean {
+  if (file === '' || file.startsWith('node:')) return false;
+  if (file.includes(`${sep}node_modules${sep}`) || file.includes('/node_modules/')) return false;
+  return ownPrefix === undefined || !file.startsWith(ownPrefix);
+}
+
+/**
+ * Runs on the main thread: the size is checked there, so an oversized result is never copied into the
+ * watchdog (a large returnByValue result once OOM-killed a whole process). The newline ends a trailing comment.
+ */
+function wrapProbe(expression: string, maxChars: number): string {
+  return `(() => { const r = (${expression}\n); const s = typeof r === 'string' ? r : JSON.stringify(r); ` +
+    `return s === undefined ? 'null' : s.length > ${maxChars} ? s.length : s; })()`;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** One capture's bookkeeping: the deadline, the reasons it is incomplete, the timings. */
+class Run {
+  readonly started = Date.now();
+  readonly reasons: string[] = [];
+  readonly timings: CaptureTimings = {};
+  constructor(readonly deadline: number) {}
+  left(): number {
+    return this.deadline - Date.now();
+  }
+  since(t: number): number {
+    return Date.now() - t;
+  }
+}
+
+export class MainThreadCapturer {
+  private readonly scripts = new Map<string, ScriptInfo>();
+  private readonly sourceMaps = new SourceMapCache();
+  private readonly mode: 'on-demand' | 'always';
+  private readonly maxProbeChars: number;
+  private ownPrefix: string | undefined;
+  /** Set while Debugger.enable was sent and no disable after it; resolves false if the enable failed. */
+  private enabling: Promise<boolean> | undefined;
+  private pausedWaiter: ((p: Debugger.PausedEventDataType | undefined) => void) | undefined;
+  private busy = false;
+
+  constructor(private readonly session: Session, options: CapturerOptions = {}) {
+    this.mode = options.debugger ?? 'on-demand';
+    this.maxProbeChars = options.maxProbeChars ?? DEFAULT_MAX_PROBE_CHARS;
+    session.on('Debugger.scriptParsed', (m: InspectorNotification<Debugger.ScriptParsedEventDataType>) => this.onScript(m.params));
+    session.on('Debugger.paused', (m: InspectorNotification<Debugger.PausedEventDataType>) => this.onPaused(m.params));
+  }
+
+  /** Files under this directory are superv's own (`app: false`). */
+  setOwnPrefix(dir: string): void {
+    const abs = resolve(dir);
+    this.ownPrefix = abs.endsWith(sep) ? abs : abs + sep;
+  }
+
+  /** With `debugger: 'always'`, enables the Debugger now; otherwise nothing to do (each capture enables it). */
+  async enable(): Promise<void> {
+    if (this.mode === 'always' && !(await this.ensureDebugger())) throw new Error('Debugger.enable failed');
+  }
+
+  /** Never throws; returns by the deadline with what it has, and why it is not more. */
+  async capture(opts: CaptureOptions): Promise<StackCapture> {
+    const run = new Run(opts.deadline);
+    if (this.busy) return { complete: false, incomplete: 'another capture is in progress', elapsedMs: 0, timings: {} };
+    this.busy = true;
+    let stack: Frame[] | undefined;
+    let probe: unknown;
+    try {
+      if (await this.answers(run)) {
+        if (opts.probeExpression !== undefined) probe = await this.probe(run, opts.probeExpression);
+        if (opts.pause) stack = await this.stack(run, opts);
+      }
+    } catch (err) {
+      run.reasons.push(`capture failed: ${message(err)}`);
+    } finally {
+      this.busy = false;
+    }
+    const out: StackCapture = { complete: run.reasons.length === 0, elapsedMs: run.since(run.started), timings: run.timings };
+    if (run.reasons.length > 0) out.incomplete = run.reasons.join('; ');
+    if (stack) out.stack = stack;
+    if (probe !== undefined) out.probe = probe;
+    return out;
+  }
+
+  // --- steps -------------------------------------------------------------------------------------------
+
+  /** A cheap call first: its silence tells "in native code" apart from a slow probe or a slow Debugger.enable. */
+  private async answers(run: Run): Promise<boolean> {
+    const ms = Math.min(FIRST_ANSWER_MS, run.left());
+    if (!(ms > 0)) {
+      run.reasons.push('no time left for the capture');
+      return false;
+    }
+    const t = Date.now();
+    try {
+      await this.post('Runtime.getHeapUsage', {}, ms);
+    } catch (err) {
+      if (!(err instanceof TimedOut)) throw err;
+      run.reasons.push(`main thread did not answer within ${Math.round(ms)} ms: ${NATIVE_HINT}`);
+      return false;
+    }
+    run.timings.answerMs = run.since(t);
+    return true;
+  }
+
+  private async probe(run: Run, expression: string): Promise<unknown> {
+    const t = Date.now();
+    const ms = run.left();
+    let r: Runtime.EvaluateReturnType;
+    try {
+      // `timeout` makes V8 terminate the probe itself (the blocked code under it carries on), so a stuck
+      // state provider cannot hold the main thread past the deadline.
+      const params = { expression: wrapProbe(expression, this.maxProbeChars), returnByValue: true, silent: true, timeout: Math.max(1, Math.floor(ms)) };
+      r = await this.post<Runtime.EvaluateReturnType>('Runtime.evaluate', params, ms);
+    } catch (err) {
+      if (!(err instanceof TimedOut) && !/terminated/i.test(message(err))) throw err;
+      run.reasons.push(`the probe did not finish within ${Math.round(ms)} ms`);
+      return undefined;
+    } finally {
+      run.timings.probeMs = run.since(t);
+    }
+    if (r.exceptionDetails) {
+      const why = r.exceptionDetails.exception?.description ?? r.exceptionDetails.text;
+      run.reasons.push(`the probe threw: ${truncate(why.split('\n')[0] ?? '', 300)}`);
+      return undefined;
+    }
+    const v: unknown = r.result.value;
+    if (typeof v === 'number') {
+      run.reasons.push(`the probe's result (${v} chars) is over the ${this.maxProbeChars} limit: dropped`);
+      return undefined;
+    }
+    try {
+      return JSON.parse(String(v)) as unknown;
+    } catch {
+      run.reasons.push('the probe did not return JSON');
+      return undefined;
+    }
+  }
+
+  /** Pause, read frames and locals, resume (always), then source maps with the main thread running. */
+  private async stack(run: Run, opts: CaptureOptions): Promise<Frame[] | undefined> {
+    let t = Date.now();
+    let enabled: boolean;
+    try {
+      enabled = await within(this.ensureDebugger(), run.left());
+    } catch (err) {
+      if (!(err instanceof TimedOut)) throw err;
+      run.reasons.push(`Debugger.enable did not finish within ${Math.round(run.deadline - t)} ms`);
+      this.dropDebugger();
+      return undefined;
+    }
+    run.timings.enableMs = run.since(t);
+    if (!enabled) {
+      run.reasons.push('Debugger.enable failed');
+      return undefined;
+    }
+    let raw: RawFrame[] | undefined;
+    let pausedAt: number | undefined;
+    t = Date.now();
+    try {
+      const paused = await this.pauseMainThread(run);
+      run.timings.pauseMs = run.since(t);
+      if (!paused) return undefined;
+      pausedAt = Date.now();
+      raw = paused.callFrames.slice(0, opts.maxFrames ?? DEFAULT_MAX_FRAMES).map((cf) => this.toFrame(cf));
+      await this.readLocals(run, paused.callFrames.slice(0, Math.min(raw.length, opts.localsFrames ?? DEFAULT_LOCALS_FRAMES)), raw);
+      run.timings.localsMs = run.since(pausedAt);
+    } finally {
+      // Also when the pause has not landed yet: V8 handles messages in order, so this resume or the disable
+      // after it cancels a late pause; a pause that still slips through is resumed by onPaused().
+      this.fire('Debugger.resume');
+      if (pausedAt !== undefined) run.timings.pausedMs = run.since(pausedAt);
+      this.dropDebugger();
+    }
+    if (!raw) return undefined;
+    t = Date.now();
+    await this.mapSources(run, raw);
+    run.timings.sourceMapsMs = run.since(t);
+    return bound(run, raw.map((r) => r.frame));
+  }
+
+  private async pauseMainThread(run: Run): Promise<Debugger.PausedEventDataType | undefined> {
+    const ms = run.left();
+    const landed = new Promise<Debugger.PausedEventDataType | undefined>((res) => {
+      const timer = setTimeout(() => done(undefined), Math.max(0, ms));
+      const done = (p: Debugger.PausedEventDataType | undefined): void => {
+        clearTimeout(timer);
+        if (this.pausedWaiter === done) this.pausedWaiter = undefined;
+        res(p);
+      };
+      this.pausedWaiter = done;
+    });
+    let failure: string | undefined;
+    this.post('Debugger.pause', {}, ms).catch((err: unknown) => {
+      if (err instanceof TimedOut) return;
+      failure = message(err);
+      this.pausedWaiter?.(undefined);
+    });
+    const paused = await landed;
+    if (!paused) run.reasons.push(failure !== undefined ? `Debugger.pause failed: ${failure}` : `the main thread did not pause within ${Math.round(ms)} ms`);
+    return paused;
+  }
+
+  /** All scopes of the top frames in one burst: the paused main thread answers them back to back. */
+  private async readLocals(run: Run, frames: readonly Debugger.CallFrame[], raw: RawFrame[]): Promise<void> {
+    const jobs = frames.map((cf) => scopesToRead(cf.scopeChain).map(async (scope) => {
+      const objectId = scope.object.objectId;
+      if (objectId === undefined) return { type: scope.type, props: [] };
+      const params = { objectId, ownProperties: true, generatePreview: true };
+      const r = await this.post<Runtime.GetPropertiesReturnType>('Runtime.getProperties', params, run.left());
+      return { type: scope.type, props: r.result };
+    }));
+    const settled = await Promise.all(jobs.map((scopes) => Promise.allSettled(scopes)));
+    let missing = 0;
+    settled.forEach((scopes, i) => {
+      const ok = scopes.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      missing += scopes.length - ok.length;
+      const locals = localsOf(ok, frames[i]!.this);
+      if (Object.keys(locals).length > 0) raw[i]!.frame.locals = locals;
+    });
+    if (missing > 0) run.reasons.push(`${missing} scope(s) of the top frames could not be read within the deadline`);
+  }
+
+  private async mapSources(run: Run, raw: readonly RawFrame[]): Promise<void> {
+    for (const r of raw) {
+      if (!r.script?.sourceMapURL) continue;
+      if (run.left() <= 0) {
+        run.reasons.push('no time left for the source maps');
+        return;
+      }
+      const original = await this.sourceMaps.lookup(r.script.url, r.script.sourceMapURL, r.line0, r.column0).catch(() => undefined);
+      if (original) r.frame.original = original;
+    }
+  }
+
+  // --- inspector plumbing --------------------------------------------------------------------------------
+
+  private toFrame(cf: Debugger.CallFrame): RawFrame {
+    // callFrame.url is always "" on this V8: the script's URL comes from Debugger.scriptParsed.
+    const script = this.scripts.get(cf.location.scriptId);
+    const file = urlToPath(script?.url || cf.url || '');
+    const line0 = cf.location.lineNumber;
+    const column0 = cf.location.columnNumber ?? 0;
+    const frame: Frame = {
+      function: cf.functionName || '(anonymous)',
+      file,
+      line: line0 + 1,
+      column: column0 + 1,
+      app: isAppFile(file, this.ownPrefix),
+    };
+    return { frame, script, line0, column0 };
+  }
+
+  private onScript(p: Debugger.ScriptParsedEventDataType): void {
+    // Scripts without a URL (eval, new Function) can be countless and never name a file: not kept.
+    if (!p.url) return;
+    if (this.scripts.size >= MAX_SCRIPTS) this.scripts.delete(this.scripts.keys().next().value as string);
+    this.scripts.set(p.scriptId, p.sourceMapURL ? { url: p.url, sourceMapURL: p.sourceMapURL } : { url: p.url });
+  }
+
+  private onPaused(p: Debugger.PausedEventDataType): void {
+    const waiter = this.pausedWaiter;
+    if (waiter) {
+      waiter(p);
+      return;
+    }
+    // Not ours (a `debugger;` statement), or ours after the capture gave up: never leave the app paused.
+    this.fire('Debugger.resume');
+  }
+
+  /** Enables the Debugger once; Debugger.enable replays scriptParsed for every live script, which fills `scripts`. */
+  private ensureDebugger(): Promise<boolean> {
+    if (!this.enabling) {
+      this.scripts.clear();
+      // maxScriptsCacheSize 0: V8 need not keep the source of collected scripts for us; by default it keeps all.
+      const enabling: Promise<boolean> = this.send('Debugger.enable', { maxScriptsCacheSize: 0 }).then(
+        () => true,
+        () => {
+          if (this.enabling === enabling) this.enabling = undefined;
+          return false;
+        },
+      );
+      this.enabling = enabling;
+    }
+    return this.enabling;
+  }
+
+  private dropDebugger(): void {
+    if (this.mode === 'always' || !this.enabling) return;
+    this.enabling = undefined;
+    this.fire('Debugger.disable');
+    this.scripts.clear();
+  }
+
+  private send<T>(method: string, params: object): Promise<T> {
+    return new Promise<T>((res, rej) => {
+      // post() throws synchronously when the session is not connected: the executor turns that into a rejection.
+      this.session.post(method, params, (err, result) => (err ? rej(err) : res(result as T)));
+    });
+  }
+
+  private post<T>(method: string, params: object, ms: number): Promise<T> {
+    return within(this.send<T>(method, params), ms);
+  }
+
+  /** Fire and forget: for resume/disable, whose replies nobody waits for. */
+  private fire(method: string): void {
+    try {
+      this.session.post(method, {}, () => undefined);
+    } catch {
+      // Disconnected: the main thread resumes by itself when the session goes.
+    }
+  }
+}
+
+/** `p`, or a TimedOut rejection after `ms`. The timer is ref'd on purpose: a capture keeps the thread alive. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((res, rej) => {
+    const timer = setTimeout(() => rej(new TimedOut(`no reply within ${Math.round(ms)} ms`)), Math.max(0, ms));
+    p.then(
+      (v) => { clearTimeout(timer); res(v); },
+      (e: unknown) => { clearTimeout(timer); rej(e); },
+    );
+  });
+}
+
+/** Keeps the serialised stack under MAX_STACK_CHARS: drops object previews first, then locals below the top frame. */
+function bound(run: Run, stack: Frame[]): Frame[] {
+  const size = (): number => JSON.stringify(stack).length;
+  if (size() <= MAX_STACK_CHARS) return stack;
+  for (const f of stack) for (const v of Object.values(f.locals ?? {})) delete v.props;
+  for (let i = stack.length - 1; i >= 1 && size() > MAX_STACK_CHARS; i--) delete stack[i]!.locals;
+  if (size() > MAX_STACK_CHARS) delete stack[0]!.locals;
+  run.reasons.push(`locals trimmed: the stack was over ${MAX_STACK_CHARS} characters`);
+  return stack;
+}

@@ -1,0 +1,337 @@
+// The master. Like gunicorn's Arbiter, one loop runs a few short verbs every tick:
+//   handleSignals() – signal handlers only enqueue; the loop dispatches by name
+//   murderStuck()   – a worker without a heartbeat for `timeout` is dumped, then killed
+//   bootCheck()     – a worker that does not listen within `listen-timeout` is killed
+//   manageWorkers() – spawn toward the wanted count, respecting crash backoff
+// Exits (reap) and heartbeats arrive as cluster events and only update state.
+
+import cluster, { type Worker } from 'node:cluster';
+import type { Readable } from 'node:stream';
+import { Duplex } from 'node:stream';
+import { SupervError } from '../errors';
+import type { Config } from '../config/settings';
+import { formatDuration } from '../config/units';
+import type { Capture, DumpReason } from '../forensics/types';
+import { EXIT, IPC_CMD, isWorkerMessage, type MasterToWorker, type WorkerToMaster } from '../protocol';
+import { dumpWorker, type DumpContext, type DumpRequest } from './dump';
+import type { Logger } from './logger';
+import { CrashBackoff } from './restarts';
+import { WatchdogChannel } from './watchdog-channel';
+import { WorkerHandle } from './worker-handle';
+import { workerBootstrapPath, workerOptionsEnv } from './spawn';
+
+export const TICK_MS = 100;
+
+type Phase = 'starting' | 'running' | 'stopping' | 'halted';
+
+export class Arbiter {
+  private readonly workers = new Map<number, WorkerHandle>();
+  private readonly signals: NodeJS.Signals[] = [];
+  private readonly backoff: CrashBackoff;
+  private phase: Phase = 'starting';
+  private wanted: number;
+  private nextSpawnAt = 0;
+  private ticker: NodeJS.Timeout | undefined;
+  private stopDeadline = 0;
+  private exitCode = 0;
+  private readonly dumpCtx: DumpContext;
+  private readonly startedAt = Date.now();
+  private readonly done: Promise<number>;
+  private resolveDone!: (code: number) => void;
+
+  constructor(private readonly config: Config, private readonly log: Logger) {
+    this.wanted = config.workers;
+    this.backoff = new CrashBackoff(config.minUptime, config.backoffMax);
+    this.dumpCtx = {
+      name: config.name, app: config.app, dumpDir: config.dumpDir, dumpKeep: config.dumpKeep,
+      dumpTimeout: config.dumpTimeout, log,
+    };
+    this.done = new Promise((r) => { this.resolveDone = r; });
+  }
+
+  /** Starts the workers; resolves with the master's exit code when it has stopped. */
+  run(): Promise<number> {
+    cluster.setupPrimary({
+      exec: workerBootstrapPath(),
+      args: this.config.args,
+      execArgv: this.config.nodeArgs,
+      // fd 3 is cluster IPC; fd 4 is the private pipe to the worker's watchdog thread.
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'],
+    });
+    cluster.on('online', (w) => this.log.debug({ event: 'worker-online', pid: w.process.pid }, 'worker online'));
+    cluster.on('listening', (w, addr) => this.onListening(w, addr.port));
+    cluster.on('exit', (w, code, signal) => this.reap(w, code, signal));
+    cluster.on('message', (w, msg: unknown) => { if (isWorkerMessage(msg)) this.onMessage(w, msg); });
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR2'] as const) {
+      process.on(sig, () => { this.signals.push(sig); setImmediate(() => this.tick()); });
+    }
+    this.log.info({ event: 'master-start', app: this.config.app, workers: this.wanted, dumpDir: this.config.dumpDir },
+      `superv ${this.config.name}: starting ${this.wanted} worker(s) of ${this.config.app}`);
+    for (let i = 0; i < this.wanted; i++) this.spawn(true);
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    return this.done;
+  }
+
+  // ─── the loop ────────────────────────────────────────────────────────────
+
+  private tick(): void {
+    this.handleSignals();
+    this.bootCheck();
+    this.murderStuck();
+    this.manageWorkers();
+    this.checkStopped();
+  }
+
+  private handleSignals(): void {
+    for (let sig = this.signals.shift(); sig; sig = this.signals.shift()) {
+      this.log.info({ event: 'signal', signal: sig }, `got ${sig}`);
+      switch (sig) {
+        case 'SIGTERM': this.stop('graceful'); break;
+        case 'SIGINT': this.stop(this.phase === 'stopping' ? 'quick' : 'graceful'); break;
+        case 'SIGQUIT': this.stop('quick'); break;
+        case 'SIGTTIN': this.scaleTo(this.wanted + 1); break;
+        case 'SIGTTOU': this.scaleTo(this.wanted - 1); break;
+        case 'SIGUSR2': this.dumpAll('manual'); break;
+        case 'SIGHUP': this.log.warn({ event: 'signal-ignored', signal: sig }, 'rolling reload is not implemented yet'); break;
+        default: break;
+      }
+    }
+  }
+
+  private bootCheck(): void {
+    const now = Date.now();
+    for (const h of this.workers.values()) {
+      if (h.state === 'booting' && now - h.spawnedAt > this.config.listenTimeout) {
+        this.log.error({ event: 'listen-timeout', worker: h.id, pid: h.pid },
+          `worker ${h.id} (pid ${h.pid}) did not listen within ${formatDuration(this.config.listenTimeout)}`);
+        h.endedBy = 'listen-timeout';
+        h.state = 'dead';
+        h.signal('SIGKILL');
+        if (h.firstStart && this.phase === 'starting') {
+          this.halt(`worker ${h.id} did not listen within ${formatDuration(this.config.listenTimeout)} (--listen-timeout)`);
+        }
+      }
+    }
+  }
+
+  private murderStuck(): void {
+    if (this.config.timeout === 0) return;
+    const now = Date.now();
+    for (const h of this.workers.values()) {
+      if (h.state !== 'ready' && h.state !== 'draining') continue;
+      const silentFor = now - h.lastHeartbeatAt;
+      if (silentFor < this.config.timeout) continue;
+      const summary = `the event loop of worker ${h.id} (pid ${h.pid}) has been blocked for ${(silentFor / 1000).toFixed(1)} s ` +
+        `(timeout ${formatDuration(this.config.timeout)})`;
+      this.log.error({ event: 'worker-stuck', worker: h.id, pid: h.pid, silentMs: silentFor }, summary + ': dumping, then killing');
+      h.endedBy = 'timeout';
+      this.dumpThenKill(h, { reason: 'timeout', summary, kill: true });
+    }
+  }
+
+  private manageWorkers(): void {
+    if (this.phase === 'stopping' || this.phase === 'halted') return;
+    const live = [...this.workers.values()].filter((h) => h.alive && h.endedBy === undefined);
+    if (live.length < this.wanted && Date.now() >= this.nextSpawnAt) {
+      this.spawn(false);
+    } else if (live.length > this.wanted) {
+      const extra = live.filter((h) => h.state !== 'dumping').sort((a, b) => b.spawnedAt - a.spawnedAt)[0];
+      if (extra) this.drain(extra, 'scale down');
+    }
+  }
+
+  private checkStopped(): void {
+    if (this.phase !== 'stopping' && this.phase !== 'halted') return;
+    const now = Date.now();
+    const alive = [...this.workers.values()].filter((h) => h.alive);
+    if (alive.length > 0 && now >= this.stopDeadline) {
+      for (const h of alive) {
+        if (h.state !== 'dumping') {
+          this.log.warn({ event: 'worker-kill', worker: h.id, pid: h.pid }, `worker ${h.id} did not finish within the graceful timeout: SIGKILL`);
+          h.signal('SIGKILL');
+        }
+      }
+      this.stopDeadline = now + 1000;
+    }
+    if (alive.length === 0) this.exit();
+  }
+
+  // ─── verbs ───────────────────────────────────────────────────────────────
+
+  private spawn(firstStart: boolean): void {
+    const worker = cluster.fork(workerOptionsEnv(this.config, process.pid));
+    const id = worker.id;
+    const pipe = (worker.process.stdio as ReadonlyArray<Readable | null>)[4];
+    const channel = pipe instanceof Duplex
+      ? new WatchdogChannel(pipe, {
+        onSlow: (requestId, capture) => this.onSlow(id, requestId, capture),
+        onProblem: (why) => this.log.warn({ event: 'watchdog-problem', worker: id }, why),
+      })
+      : undefined;
+    const h = new WorkerHandle(id, worker, channel, firstStart);
+    this.workers.set(worker.id, h);
+    this.log.info({ event: 'worker-spawned', worker: id, pid: h.pid }, `worker ${id} spawned (pid ${h.pid})`);
+  }
+
+  private reap(w: Worker, code: number | null, signal: string | null): void {
+    const h = this.workers.get(w.id);
+    if (!h) return;
+    this.workers.delete(w.id);
+    h.channel?.close('worker exited');
+    const uptimeMs = h.uptimeMs();
+    const wasBooting = h.state === 'booting' && h.endedBy === undefined;
+    h.state = 'dead';
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    const fields = { event: 'worker-exited', worker: h.id, pid: h.pid, code, signal, uptimeMs, endedBy: h.endedBy ?? null };
+    if (this.phase === 'stopping' || this.phase === 'halted') {
+      this.log.info(fields, `worker ${h.id} exited (${how})`);
+      this.checkStopped();
+      return;
+    }
+    if (h.endedBy !== undefined) {
+      this.log.info(fields, `worker ${h.id} exited (${how}) after ${h.endedBy}; replacing it`);
+    } else {
+      this.log.error(fields, `worker ${h.id} exited unexpectedly (${how}) after ${(uptimeMs / 1000).toFixed(1)} s`);
+      if (wasBooting && h.firstStart && this.phase === 'starting') {
+        const why = code === EXIT.APP_LOAD_ERROR ? 'the app threw while loading' : `it exited (${how}) before listening`;
+        this.halt(`worker ${h.id}: ${why}`);
+        return;
+      }
+      const delay = this.backoff.recordExit(uptimeMs);
+      if (delay > 0) {
+        this.nextSpawnAt = Date.now() + delay;
+        this.log.warn({ event: 'backoff', delayMs: delay, crashStreak: this.backoff.crashStreak },
+          `${this.backoff.crashStreak} quick crash(es) in a row: next worker in ${formatDuration(delay)}`);
+      }
+    }
+    setImmediate(() => this.tick());
+  }
+
+  private onListening(w: Worker, port: number): void {
+    const h = this.workers.get(w.id);
+    if (!h || h.state !== 'booting') return;
+    h.state = 'ready';
+    h.readyAt = Date.now();
+    h.lastHeartbeatAt = h.readyAt;
+    this.log.info({ event: 'worker-ready', worker: h.id, pid: h.pid, port, bootMs: h.readyAt - h.spawnedAt },
+      `worker ${h.id} (pid ${h.pid}) listening on port ${port}`);
+    if (this.phase === 'starting' && [...this.workers.values()].every((x) => x.state !== 'booting')) {
+      this.phase = 'running';
+      this.log.info({ event: 'master-ready', workers: this.workers.size }, `all ${this.workers.size} worker(s) ready`);
+    }
+    // A worker that stays up `minUptime` ends the crash streak.
+    setTimeout(() => { if (h.alive) this.backoff.recordStable(); }, this.config.minUptime).unref();
+  }
+
+  private onMessage(w: Worker, msg: WorkerToMaster): void {
+    const h = this.workers.get(w.id);
+    if (!h) return;
+    switch (msg.act) {
+      case 'heartbeat':
+        h.heartbeat = msg.hb;
+        h.lastHeartbeatAt = Date.now();
+        break;
+      case 'dump-me':
+        this.dumpOne(h, msg.reason, `worker ${h.id} (pid ${h.pid}) asked for a dump (SIGUSR2)`);
+        break;
+      case 'draining':
+        this.log.info({ event: 'worker-draining', worker: h.id, inflight: msg.inflight }, `worker ${h.id} draining, ${msg.inflight} request(s) in flight`);
+        break;
+      default: break;
+    }
+  }
+
+  private onSlow(workerId: number, requestId: number, capture: Capture): void {
+    const h = this.workers.get(workerId);
+    if (!h || !h.alive) return;
+    const req = capture.inflight.find((r) => r.id === requestId);
+    const what = req ? `${req.method} ${req.url} has been running for ${(req.ageMs / 1000).toFixed(1)} s` : `request ${requestId} is slow`;
+    const summary = `${what} on worker ${h.id} (slow ${formatDuration(this.config.slow)})` +
+      (capture.loop.blocked ? ', with the event loop blocked' : ', with the event loop free (waiting on I/O)');
+    this.log.warn({ event: 'slow-request', worker: h.id, requestId, url: req?.url }, summary);
+    void dumpWorker(h, { reason: 'slow', summary, kill: false, capture, requestId }, this.dumpCtx);
+  }
+
+  /** The dump-then-kill path; the kill happens even if the dump throws. */
+  private dumpThenKill(h: WorkerHandle, req: DumpRequest): void {
+    h.state = 'dumping';
+    dumpWorker(h, req, this.dumpCtx)
+      .catch((err: unknown) => this.log.error({ event: 'dump-failed', worker: h.id, err: String(err) }, 'dump failed'))
+      .finally(() => h.signal('SIGKILL'));
+  }
+
+  private dumpOne(h: WorkerHandle, reason: DumpReason, summary: string): void {
+    this.log.info({ event: 'dump-requested', worker: h.id, reason }, summary);
+    void dumpWorker(h, { reason, summary, kill: false }, this.dumpCtx);
+  }
+
+  private dumpAll(reason: 'manual'): void {
+    for (const h of this.workers.values()) {
+      if (h.state === 'ready' || h.state === 'draining') this.dumpOne(h, reason, `the master got SIGUSR2: dump of worker ${h.id}`);
+    }
+  }
+
+  private drain(h: WorkerHandle, why: string): void {
+    if (h.state === 'draining' || h.state === 'dumping' || h.state === 'dead') return;
+    this.log.info({ event: 'worker-drain', worker: h.id, pid: h.pid, why }, `draining worker ${h.id}: ${why}`);
+    h.endedBy = 'drain';
+    h.state = h.state === 'booting' ? 'dead' : 'draining';
+    if (h.state === 'dead') { h.signal('SIGKILL'); return; }
+    const msg: MasterToWorker = { cmd: IPC_CMD, act: 'drain' };
+    try { h.worker.send(msg); } catch { h.signal('SIGTERM'); }
+    setTimeout(() => { if (h.alive) h.signal('SIGKILL'); }, this.config.gracefulTimeout).unref();
+  }
+
+  private scaleTo(n: number): void {
+    const wanted = Math.max(1, Math.min(1024, n));
+    this.log.info({ event: 'scale', from: this.wanted, to: wanted }, `workers: ${this.wanted} → ${wanted}`);
+    this.wanted = wanted;
+  }
+
+  stop(mode: 'graceful' | 'quick'): void {
+    if (this.phase === 'halted') return;
+    const alive = [...this.workers.values()].filter((h) => h.alive);
+    if (mode === 'quick') {
+      this.log.warn({ event: 'shutdown', mode }, `quick stop: killing ${alive.length} worker(s)`);
+      for (const h of alive) { h.endedBy = 'stop'; if (h.state !== 'dumping') h.signal('SIGKILL'); }
+      this.phase = 'stopping';
+      this.stopDeadline = Date.now() + 1000;
+      this.checkStopped();
+      return;
+    }
+    if (this.phase === 'stopping') return;
+    this.phase = 'stopping';
+    this.stopDeadline = Date.now() + this.config.gracefulTimeout;
+    this.log.info({ event: 'shutdown', mode, workers: alive.length, gracefulTimeoutMs: this.config.gracefulTimeout },
+      `graceful stop: draining ${alive.length} worker(s), up to ${formatDuration(this.config.gracefulTimeout)}`);
+    for (const h of alive) {
+      h.endedBy = 'stop';
+      if (h.state === 'booting') { h.state = 'dead'; h.signal('SIGKILL'); continue; }
+      if (h.state === 'dumping') continue;
+      h.state = 'draining';
+      try { h.worker.send({ cmd: IPC_CMD, act: 'drain' } satisfies MasterToWorker); } catch { h.signal('SIGTERM'); }
+    }
+    this.checkStopped();
+  }
+
+  /** The first start failed: stop everything and exit non-zero, like gunicorn's boot-failure halt. */
+  private halt(why: string): void {
+    if (this.phase === 'halted') return;
+    this.phase = 'halted';
+    this.exitCode = 1;
+    const err = new SupervError('SUPERV_ERR_BOOT_FAILED', why);
+    this.log.fatal({ event: 'halt', code: err.code }, `${err.message}; halting`);
+    process.stderr.write(`superv: ${err.message} (see the app's error above); superv is halting\n`);
+    for (const h of this.workers.values()) { h.endedBy = 'halt'; h.signal('SIGKILL'); }
+    this.stopDeadline = Date.now() + 1000;
+    this.checkStopped();
+  }
+
+  private exit(): void {
+    if (this.ticker === undefined) return;
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+    this.log.info({ event: 'master-exit', code: this.exitCode, uptimeMs: Date.now() - this.startedAt }, 'superv stopped');
+    this.resolveDone(this.exitCode);
+  }
+}

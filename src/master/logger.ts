@@ -1,0 +1,18 @@
+// The master's logger: JSON lines (one object per lifecycle event) for machines, pretty and colored on a TTY.
+// Synchronous on purpose: pino's docs warn that buffered logs are lost on a hard exit, and a kill decision
+// or a halt is exactly the line that must not be lost.
+
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+export function createLogger(opts: { name: string; level: string; format: string }): Logger {
+  const wantPretty = opts.format === 'pretty' || (opts.format === 'auto' && process.stdout.isTTY === true);
+  const base = { supervisor: opts.name };
+  if (wantPretty) {
+    const stream = pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'hostname,supervisor' });
+    return pino({ level: opts.level, base }, stream);
+  }
+  return pino({ level: opts.level, base: { ...base, pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+}

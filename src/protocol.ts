@@ -1,0 +1,66 @@
+// Messages between the master, a worker's main thread and its watchdog thread: one discriminated union
+// per channel. IPC messages carry `cmd: 'superv'` so they never reach the app's own `message` listeners
+// (the app can use process.send for itself).
+
+import type { Capture, DumpReason, RequestInfo } from './forensics/types';
+
+export const IPC_CMD = 'superv';
+
+/** Every heartbeat: what the master keeps per worker (this is how it tracks each worker's requests). */
+export interface Heartbeat {
+  inflight: number;
+  /** The oldest in-flight requests, URLs already redacted. */
+  oldest: RequestInfo[];
+  served: number;
+  eventLoopDelay: { meanMs: number; p99Ms: number; maxMs: number };
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
+}
+
+export type WorkerToMaster =
+  | { cmd: typeof IPC_CMD; act: 'heartbeat'; hb: Heartbeat }
+  /** The operator sent SIGUSR2 to the worker: the master runs the one dump path for it. */
+  | { cmd: typeof IPC_CMD; act: 'dump-me'; reason: DumpReason }
+  /** The worker stopped accepting and is waiting for in-flight requests. */
+  | { cmd: typeof IPC_CMD; act: 'draining'; inflight: number };
+
+export type MasterToWorker =
+  | { cmd: typeof IPC_CMD; act: 'drain' };
+
+/** Master → watchdog, one JSON object per line on the private pipe (fd 4). */
+export type MasterToWatchdog =
+  | { act: 'capture'; id: number; reason: DumpReason; budgetMs: number; requestId?: number };
+
+/** Watchdog → master, one JSON object per line on the private pipe. */
+export type WatchdogToMaster =
+  | { act: 'hello'; pid: number }
+  | { act: 'capture'; id: number; capture: Capture }
+  /** The watchdog saw a request pass the `slow` threshold and captured on its own. */
+  | { act: 'slow'; requestId: number; capture: Capture };
+
+/** The fd of the private master ↔ watchdog pipe in every worker (stdio index). */
+export const WATCHDOG_FD = 4;
+
+/** Exit codes of a worker, a protocol like gunicorn's WORKER_BOOT_ERROR / APP_LOAD_ERROR. */
+export const EXIT = {
+  /** The app threw while loading: the master halts on the first start. */
+  APP_LOAD_ERROR: 4,
+  /** The master went away: the watchdog ended the orphan. */
+  ORPHANED: 5,
+} as const;
+
+export function isWorkerMessage(m: unknown): m is WorkerToMaster {
+  return typeof m === 'object' && m !== null && (m as { cmd?: unknown }).cmd === IPC_CMD;
+}
+
+/** The env var that carries WorkerOptions; the bootstrap removes it before the app loads. */
+export const WORKER_OPTIONS_ENV = 'SUPERV_WORKER_OPTIONS';
+
+/** Everything a worker needs to know from the master, as plain JSON. */
+export interface WorkerOptions {
+  app: string;
+  name: string;
+  masterPid: number;
+  heartbeatInterval: number;
+  slow: number;
+  dumpTimeout: number;
+}

@@ -1,0 +1,113 @@
+// Runs first in every worker process, then loads the app unchanged: its own server.listen() shares the
+// port through node:cluster. Before the app, it installs request tracking, the heartbeat, the drain,
+// the SIGUSR2 trigger and the watchdog thread.
+
+import { existsSync, fstatSync, readFileSync } from 'node:fs';
+import Module from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { EXIT, IPC_CMD, WATCHDOG_FD, WORKER_OPTIONS_ENV, type MasterToWorker, type WorkerOptions, type WorkerToMaster } from '../protocol';
+import { Drainer } from './drain';
+import { eventLoopDelayMonitor, startHeartbeat } from './heartbeat';
+import { installProbe } from './probe';
+import { H_TICK, RequestTable } from './request-table';
+import { RequestTracker } from './tracker';
+import type { WatchdogData } from './watchdog';
+
+/** How often the main thread proves it is alive to the watchdog, through shared memory. */
+const MAIN_TICK_MS = 50;
+
+function readOptions(): WorkerOptions {
+  const raw = process.env[WORKER_OPTIONS_ENV];
+  if (!raw) {
+    process.stderr.write('superv: the worker bootstrap runs only under `superv start`\n');
+    process.exit(2);
+  }
+  // The app and the processes it spawns have no business with our internals.
+  delete process.env[WORKER_OPTIONS_ENV];
+  return JSON.parse(raw) as WorkerOptions;
+}
+
+function hasFd(fd: number): boolean {
+  try { fstatSync(fd); return true; } catch { return false; }
+}
+
+function send(msg: WorkerToMaster): void {
+  if (process.connected && process.send) process.send(msg);
+}
+
+/** ESM apps (.mjs, or .js under "type": "module") are imported; CommonJS ones are required as main. */
+function isEsm(file: string): boolean {
+  if (/\.m[jt]s$/.test(file)) return true;
+  if (/\.c[jt]s$/.test(file)) return false;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try { return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: string }).type === 'module'; } catch { return false; }
+    }
+    if (dirname(dir) === dir) return false;
+  }
+}
+
+type ModuleInternals = { _load(request: string, parent: null, isMain: boolean): unknown };
+
+async function loadApp(file: string): Promise<void> {
+  // The app sees itself as the main script, as under `node app.js`.
+  process.argv = [process.argv[0]!, file, ...process.argv.slice(2)];
+  if (isEsm(file)) await import(pathToFileURL(file).href);
+  else (Module as unknown as ModuleInternals)._load(file, null, true);
+}
+
+function main(): void {
+  const opts = readOptions();
+  const table = RequestTable.create();
+  const tracker = new RequestTracker(table);
+  tracker.install();
+  const drainer = new Drainer(tracker);
+  drainer.install();
+  const eld = eventLoopDelayMonitor();
+  installProbe(tracker, () => eld.read());
+  startHeartbeat(tracker, opts.heartbeatInterval, eld);
+
+  table.header[H_TICK] = Date.now();
+  setInterval(() => { table.header[H_TICK] = Date.now(); }, MAIN_TICK_MS).unref();
+
+  const wd: WatchdogData = {
+    sab: table.sab,
+    fd: hasFd(WATCHDOG_FD) ? WATCHDOG_FD : null,
+    masterPid: opts.masterPid,
+    slowMs: opts.slow,
+    budgetMs: opts.dumpTimeout,
+  };
+  const watchdog = new Worker(join(__dirname, 'watchdog.js'), { workerData: wd, stdout: false, stderr: false });
+  watchdog.on('error', (err) => process.stderr.write(`superv: watchdog thread failed: ${err.stack ?? String(err)}\n`));
+  watchdog.unref();
+
+  const drain = () => drainer.start(() => process.exit(0));
+  process.on('message', (m: MasterToWorker) => {
+    if (m && m.cmd === IPC_CMD && m.act === 'drain') {
+      send({ cmd: IPC_CMD, act: 'draining', inflight: tracker.inflight });
+      drain();
+    }
+  });
+  // The master coordinates stops; a TERM to the whole group (systemd, docker stop) drains like it does,
+  // and a terminal's Ctrl-C reaches the master, which drains us itself.
+  process.on('SIGTERM', drain);
+  process.on('SIGINT', () => undefined);
+  // The operator's trigger for a dump of a live worker: the master runs the one dump path for it.
+  process.on('SIGUSR2', () => send({ cmd: IPC_CMD, act: 'dump-me', reason: 'manual' }));
+
+  loadApp(opts.app).catch((err: unknown) => {
+    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(EXIT.APP_LOAD_ERROR);
+  });
+}
+
+try {
+  main();
+} catch (err) {
+  // A synchronous throw from a CommonJS app lands here.
+  process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(EXIT.APP_LOAD_ERROR);
+}

@@ -1,0 +1,79 @@
+// The function the watchdog evaluates on the main thread through the inspector, on top of whatever is
+// running there (a blocked loop included): it reads the request, heap and app state that only the main
+// thread can see, and returns it as one bounded JSON string.
+
+import { executionAsyncResource } from 'node:async_hooks';
+import type { Socket } from 'node:net';
+import { getHeapStatistics } from 'node:v8';
+import { currentRequestId, requestById } from '../forensics/context';
+import { stateProviders } from '../forensics/providers';
+import type { RequestInfo } from '../forensics/types';
+import type { Heartbeat } from '../protocol';
+import type { RequestTracker } from './tracker';
+
+export const PROBE_SYMBOL = 'superv.probe';
+/** What the watchdog evaluates. A Symbol.for key keeps it out of the app's way. */
+export const PROBE_EXPRESSION = `globalThis[Symbol.for(${JSON.stringify(PROBE_SYMBOL)})]()`;
+const MAX_PROBE_BYTES = 2 * 1024 * 1024;
+const MAX_INFLIGHT_LISTED = 100;
+
+export interface ProbeResult {
+  running?: RequestInfo;
+  inflight: RequestInfo[];
+  heap: Record<string, number>;
+  memory: Record<string, number>;
+  eventLoopDelay: Heartbeat['eventLoopDelay'];
+  uptimeMs: number;
+  served: number;
+  state: Record<string, unknown>;
+}
+
+/** The request this code runs for: the AsyncLocalStorage store, else the socket of the current resource. */
+function runningRequest(tracker: RequestTracker): RequestInfo | undefined {
+  const id = currentRequestId();
+  if (id !== undefined) return requestById(id);
+  const resource = executionAsyncResource() as { socket?: unknown };
+  const socket = resource?.socket;
+  return socket ? tracker.bySocket(socket as Socket) : undefined;
+}
+
+function providerState(): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of stateProviders()) {
+    try {
+      const v = fn();
+      out[name] = v instanceof Promise ? { error: 'the provider returned a promise; providers must be synchronous' } : v;
+    } catch (err) {
+      out[name] = { error: `the provider threw: ${String((err as Error)?.message ?? err)}` };
+    }
+  }
+  return out;
+}
+
+export function installProbe(tracker: RequestTracker, eld: () => Heartbeat['eventLoopDelay']): void {
+  const probe = (): string => {
+    const result: ProbeResult = {
+      running: runningRequest(tracker),
+      inflight: tracker.list(MAX_INFLIGHT_LISTED, true),
+      heap: { ...getHeapStatistics() },
+      memory: { ...process.memoryUsage() },
+      eventLoopDelay: eld(),
+      uptimeMs: Math.round(process.uptime() * 1000),
+      served: tracker.served,
+      state: providerState(),
+    };
+    let json: string;
+    try {
+      json = JSON.stringify(result);
+    } catch (err) {
+      result.state = { error: `state could not be serialised: ${(err as Error).message}` };
+      json = JSON.stringify(result);
+    }
+    if (json.length > MAX_PROBE_BYTES) {
+      result.state = { error: `state too large (${json.length} bytes) and dropped` };
+      json = JSON.stringify(result);
+    }
+    return json;
+  };
+  (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_SYMBOL)] = probe;
+}
