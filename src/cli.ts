@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { helpText } from './config/help';
 import { loadConfig } from './config/load';
 import { SupervError } from './errors';
-import { Arbiter } from './master/arbiter';
+import { runMaster } from './master/master';
+import { runControlCommand } from './commands/control';
 import { createLogger } from './master/logger';
 
 function version(): string {
@@ -22,13 +23,20 @@ async function start(argv: string[]): Promise<number> {
     throw new SupervError('SUPERV_ERR_BAD_VALUE', 'timeout', `${config.timeout}ms must be at least twice heartbeat_interval (${config.heartbeatInterval}ms)`);
   }
   const log = createLogger({ name: config.name, level: config.logLevel, format: config.logFormat });
-  return new Arbiter(config, log).run();
+  return runMaster(config, log, () => loadConfig(argv, process.env, process.cwd()));
 }
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'start': return start(rest);
+    case 'ls':
+    case 'status':
+    case 'reload':
+    case 'scale':
+    case 'stop':
+    case 'dump':
+      return runControlCommand(cmd, rest);
     case undefined:
     case 'help':
     case '--help':

@@ -6,8 +6,26 @@ import type { Capture, DumpReason, RequestInfo } from './forensics/types';
 
 export const IPC_CMD = 'superv';
 
+/**
+ * Upper bounds (ms) of the latency histogram buckets; one more bucket counts everything slower.
+ * Shared by the worker's per-route histograms, the master's stats file, metrics and `superv report`.
+ */
+export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000] as const;
+
+/** Requests finished on one normalized route (`/users/:id`) since the previous heartbeat. */
+export interface RouteStats {
+  route: string;
+  count: number;
+  sumMs: number;
+  maxMs: number;
+  /** Counts per LATENCY_BUCKETS_MS bucket, plus the last one for slower requests. */
+  hist: number[];
+}
+
 /** Every heartbeat: what the master keeps per worker (this is how it tracks each worker's requests). */
 export interface Heartbeat {
+  /** Finished requests by route since the last heartbeat (bounded: rare routes fold into `(other)`). */
+  routes: RouteStats[];
   inflight: number;
   /** The oldest in-flight requests, URLs already redacted. */
   oldest: RequestInfo[];

@@ -40,7 +40,8 @@ export class Superv {
   constructor(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}) {
     this.child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, SUPERV_LOG_FORMAT: 'json', ...opts.env },
+      // Each supervisor gets its own run dir, so tests running side by side never share a name.
+      env: { ...process.env, SUPERV_LOG_FORMAT: 'json', SUPERV_RUN_DIR: tempDir('superv-run-'), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, so cleanup can reach the workers by the master's PID.
       detached: true,

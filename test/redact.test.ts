@@ -188,6 +188,7 @@ function sampleDump(): Dump {
             user: { type: 'object', value: 'Object', props: { name: "'bob'", apiKey: "'k'" } },
             query: { type: 'string', value: "'SELECT 1 WHERE password = 1'" },
             n: { type: 'number', value: '3' },
+            headers: { type: 'array', value: 'Array(4)', props: { 0: '"X-Api-Key"', 1: '"k-123"', 2: '"Accept"', 3: '"*/*"' } },
           },
         },
       ],
@@ -218,6 +219,7 @@ test('redactDump: every part of a dump, original untouched', () => {
   assert.deepEqual(locals?.user, { type: 'object', value: 'Object', props: { name: "'bob'", apiKey: REDACTED } });
   assert.equal(locals?.query?.value, `'SELECT 1 WHERE password = ${REDACTED}'`);
   assert.deepEqual(locals?.n, { type: 'number', value: '3' });
+  assert.deepEqual(locals?.headers?.props, { 0: '"X-Api-Key"', 1: `"${REDACTED}"`, 2: '"Accept"', 3: '"*/*"' }, 'raw header pairs');
   assert.deepEqual(r.capture?.state, {
     pg: { queries: [{ text: `SELECT * FROM t WHERE token = '${REDACTED}'`, headers: { 'x-api-key': REDACTED } }] },
   });
@@ -226,7 +228,7 @@ test('redactDump: every part of a dump, original untouched', () => {
   assert.equal(r.master.cpuPercent, 99);
   assert.equal(r.worker.pid, 2);
   assert.equal(r.action, 'killed');
-  assert.doesNotMatch(JSON.stringify(r), /hunter2|secret|'k'|"k"|abc/);
+  assert.doesNotMatch(JSON.stringify(r), /hunter2|secret|'k'|"k"|abc|k-123/);
 });
 
 test('redactDump: a part that cannot be redacted is dropped and noted, the rest survives', () => {

@@ -34,6 +34,13 @@ export function helpText(version: string): string {
     '',
     'Usage:',
     '  superv start APP [options] [-- app args]   run APP in N cluster workers',
+    '  superv ls [--json]                         list running supervisors',
+    '  superv status [NAME] [--json]              workers, requests, CPU, RSS, last dump',
+    '  superv reload [NAME]                       zero-downtime rolling reload (config and app code)',
+    '  superv scale NAME N|+N|-N                  change the number of workers',
+    '  superv stop [NAME]                         graceful stop',
+    '  superv dump NAME [WORKER]                  dump a worker now (works on a blocked one)',
+    '  (control commands take --run-dir DIR; default $SUPERV_RUN_DIR, $XDG_RUNTIME_DIR/superv or /tmp/superv-UID)',
     '  superv --help | --version',
     '',
     'Options (each also an env var SUPERV_… and a key in --config YAML; flag > env > file > default):',
@@ -45,7 +52,7 @@ export function helpText(version: string): string {
     lines.push(`  ${flag.padEnd(34)} ${s.doc} [default: ${defaultLabel(key)}]`);
   }
   lines.push('', 'Durations: 30, 30s, 500ms, 2m. Sizes: 512M, 1G. Signals to the master: TERM/INT graceful stop, QUIT quick stop,',
-    'TTIN/TTOU one worker more/fewer, USR2 dump every worker. SIGUSR2 to a worker dumps that worker.');
+    'HUP rolling reload, TTIN/TTOU one worker more/fewer, USR2 dump every worker. SIGUSR2 to a worker dumps that worker.');
   return lines.join('\n') + '\n';
 }
 

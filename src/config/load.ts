@@ -9,7 +9,7 @@ import { SupervError } from '../errors';
 import { SETTINGS, SETTING_KEYS, availableCpus, envOf, flagOf, yamlOf, type Config, type Setting } from './settings';
 import { didYouMean, parseDuration, parseSize } from './units';
 
-type Raw = string | number | boolean | string[] | null | undefined;
+type Raw = string | number | boolean | string[] | Record<string, unknown> | null | undefined;
 type Sourced = { value: Raw; where: string; baseDir: string };
 type Layer = Partial<Record<keyof Config, Sourced>>;
 
@@ -169,6 +169,11 @@ function coerce(key: keyof Config, s: Setting, src: Sourced): string | number | 
     case 'list': {
       if (Array.isArray(v) && v.every((x) => typeof x === 'string' || typeof x === 'number')) return v.map(String);
       if (typeof v === 'string') return v.split(/\s+/).filter(Boolean);
+      // A YAML map (as `env:` is usually written) becomes KEY=VALUE pairs.
+      if (v !== null && typeof v === 'object' && !Array.isArray(v) &&
+        Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x))) {
+        return Object.entries(v).map(([k2, x]) => `${k2}=${String(x)}`);
+      }
       throw bad(key, src, 'expected a list of strings');
     }
     case 'enum': {
@@ -192,6 +197,9 @@ export function resolveLayers(layers: readonly Layer[], cwd: string): Config {
   if (config.app === '') throw new SupervError('SUPERV_ERR_USAGE', 'superv start APP [options] [-- app args]: no app given');
   if (!['.js', '.cjs', '.mjs', '.ts', '.cts', '.mts'].includes(extname(config.app))) {
     throw new SupervError('SUPERV_ERR_BAD_VALUE', 'app', `${config.app}: expected a .js, .cjs or .mjs file`);
+  }
+  for (const pair of config.env) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(pair)) throw new SupervError('SUPERV_ERR_BAD_VALUE', 'env', `${JSON.stringify(pair)}: expected KEY=VALUE`);
   }
   if (config.name === '') config.name = basename(config.app, extname(config.app));
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.name)) {

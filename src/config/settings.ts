@@ -20,6 +20,7 @@ export type Kind =
 export interface Config {
   app: string;
   args: string[];
+  env: string[];
   config: string;
   name: string;
   workers: number;
@@ -36,13 +37,24 @@ export interface Config {
   heartbeatInterval: number;
   logLevel: string;
   logFormat: string;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  maxMemory: number;
+  runDir: string;
+  metricsPort: number;
+  metricsHost: string;
+  onDump: string;
+  hookTimeout: number;
+  daemon: boolean;
+  pidFile: string;
+  logFile: string;
 }
 
 export interface Setting {
   kind: Kind;
   /** The default, in the form a user would write it; `undefined` when it is computed (see `computed`). */
   default: string | number | boolean | string[];
-  section: 'app' | 'workers' | 'forensics' | 'logging';
+  section: 'app' | 'workers' | 'forensics' | 'operations' | 'logging';
   doc: string;
   /** Where the value cannot come from: the config file cannot name itself. */
   notIn?: ReadonlyArray<'yaml' | 'env'>;
@@ -60,6 +72,10 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   args: {
     kind: { type: 'list' }, default: [], section: 'app',
     doc: 'Arguments passed to the app (`process.argv.slice(2)`). On the CLI: everything after `--`.',
+  },
+  env: {
+    kind: { type: 'list' }, default: [], section: 'app',
+    doc: 'Extra `KEY=VALUE` variables for the workers, on top of superv\'s own environment.',
   },
   config: {
     kind: { type: 'path' }, default: '', section: 'app', notIn: ['yaml'], short: '-c',
@@ -116,6 +132,50 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   heartbeatInterval: {
     kind: { type: 'duration', min: 50 }, default: '1s', section: 'forensics',
     doc: 'How often a worker reports its in-flight requests, counters, memory and event-loop delay.',
+  },
+  maxRequests: {
+    kind: { type: 'int', min: 0 }, default: 0, section: 'workers',
+    doc: 'Recycle a worker gracefully (its replacement first) after this many requests. 0 = never.',
+  },
+  maxRequestsJitter: {
+    kind: { type: 'int', min: 0 }, default: 0, section: 'workers',
+    doc: 'Adds a random 0..N to each worker\'s max_requests so workers do not all recycle at once.',
+  },
+  maxMemory: {
+    kind: { type: 'size' }, default: 0, section: 'workers',
+    doc: 'A worker whose RSS exceeds this (checked every heartbeat) is dumped (reason memory), then recycled gracefully. 0 = off.',
+  },
+  runDir: {
+    kind: { type: 'path' }, default: '', section: 'operations', computed: '$XDG_RUNTIME_DIR/superv, else /tmp/superv-UID',
+    doc: 'The 0700 directory of control sockets (0600, one per --name) and pid files.',
+  },
+  metricsPort: {
+    kind: { type: 'int', min: 0, max: 65535 }, default: 0, section: 'operations',
+    doc: 'Serve Prometheus /metrics and /healthz on this port. 0 = off: superv opens no port unless asked.',
+  },
+  metricsHost: {
+    kind: { type: 'string' }, default: '127.0.0.1', section: 'operations',
+    doc: 'The address the metrics port binds; loopback unless you say otherwise.',
+  },
+  onDump: {
+    kind: { type: 'string' }, default: '', section: 'operations',
+    doc: 'A shell command run after each dump with its path as $SUPERV_DUMP_FILE and as the last argument (to ship it somewhere).',
+  },
+  hookTimeout: {
+    kind: { type: 'duration', min: 100 }, default: '30s', section: 'operations',
+    doc: 'A hook still running after this is killed; its failure is logged and changes nothing else.',
+  },
+  daemon: {
+    kind: { type: 'bool' }, default: false, section: 'operations',
+    doc: 'Detach into the background with a pid file and a log file. Foreground is the default (systemd, Docker, Kubernetes).',
+  },
+  pidFile: {
+    kind: { type: 'path' }, default: '', section: 'operations', computed: 'RUN_DIR/NAME.pid',
+    doc: 'Where the master writes its pid.',
+  },
+  logFile: {
+    kind: { type: 'path' }, default: '', section: 'operations', computed: 'NAME.log in the current directory, with --daemon',
+    doc: 'With --daemon, where the master\'s and the workers\' output goes.',
   },
   logLevel: {
     kind: { type: 'enum', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },

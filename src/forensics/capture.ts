@@ -73,6 +73,8 @@ export const DEFAULT_LOCALS_FRAMES = 5;
 export const DEFAULT_MAX_PROBE_CHARS = 2 * 1024 * 1024;
 /** The serialised stack stays under this; the structural caps in preview.ts keep it near 350 KB at worst. */
 export const MAX_STACK_CHARS = 1024 * 1024;
+/** What the stack needs after the probe: Debugger.enable (10–70 ms) and a pause with locals (2–10 ms). */
+const STACK_RESERVE_MS = 300;
 const MAX_SCRIPTS = 50_000;
 const NATIVE_HINT = 'it is likely in a synchronous native call (execSync, sync fs/zlib/crypto, a huge JSON.parse)';
 
@@ -163,7 +165,7 @@ export class MainThreadCapturer {
     let probe: unknown;
     try {
       if (await this.answers(run)) {
-        if (opts.probeExpression !== undefined) probe = await this.probe(run, opts.probeExpression);
+        if (opts.probeExpression !== undefined) probe = await this.probe(run, opts.probeExpression, opts.pause);
         if (opts.pause) stack = await this.stack(run, opts);
       }
     } catch (err) {
@@ -192,16 +194,20 @@ export class MainThreadCapturer {
       await this.post('Runtime.getHeapUsage', {}, ms);
     } catch (err) {
       if (!(err instanceof TimedOut)) throw err;
-      run.reasons.push(`main thread did not answer within ${Math.round(ms)} ms: ${NATIVE_HINT}`);
+      // Under FIRST_ANSWER_MS the silence may just be a short budget: no diagnosis then.
+      run.reasons.push(ms < FIRST_ANSWER_MS
+        ? `main thread did not answer within the ${Math.round(ms)} ms left`
+        : `main thread did not answer within ${ms} ms: ${NATIVE_HINT}`);
       return false;
     }
     run.timings.answerMs = run.since(t);
     return true;
   }
 
-  private async probe(run: Run, expression: string): Promise<unknown> {
+  private async probe(run: Run, expression: string, pauseNext: boolean): Promise<unknown> {
     const t = Date.now();
-    const ms = run.left();
+    // A stuck probe must not eat the stack's time too: leave it up to STACK_RESERVE_MS (or half the budget).
+    const ms = pauseNext ? run.left() - Math.min(run.left() / 2, STACK_RESERVE_MS) : run.left();
     let r: Runtime.EvaluateReturnType;
     try {
       // `timeout` makes V8 terminate the probe itself (the blocked code under it carries on), so a stuck
@@ -235,6 +241,10 @@ export class MainThreadCapturer {
 
   /** Pause, read frames and locals, resume (always), then source maps with the main thread running. */
   private async stack(run: Run, opts: CaptureOptions): Promise<Frame[] | undefined> {
+    if (run.left() <= 0) {
+      run.reasons.push('no time left to pause for the stack');
+      return undefined;
+    }
     let t = Date.now();
     let enabled: boolean;
     try {
@@ -299,7 +309,16 @@ export class MainThreadCapturer {
 
   /** All scopes of the top frames in one burst: the paused main thread answers them back to back. */
   private async readLocals(run: Run, frames: readonly Debugger.CallFrame[], raw: RawFrame[]): Promise<void> {
-    const jobs = frames.map((cf) => scopesToRead(cf.scopeChain).map(async (scope) => {
+    // Frames of one module share its closure scope: show it once, in the topmost frame that has it.
+    const seenClosures = new Set<string>();
+    const firstSight = (s: Debugger.Scope): boolean => {
+      if (s.type !== 'closure' || !s.startLocation) return true;
+      const key = `${s.startLocation.scriptId}:${s.startLocation.lineNumber}:${s.startLocation.columnNumber ?? 0}`;
+      if (seenClosures.has(key)) return false;
+      seenClosures.add(key);
+      return true;
+    };
+    const jobs = frames.map((cf) => scopesToRead(cf.scopeChain).filter(firstSight).map(async (scope) => {
       const objectId = scope.object.objectId;
       if (objectId === undefined) return { type: scope.type, props: [] };
       const params = { objectId, ownProperties: true, generatePreview: true };
@@ -384,7 +403,7 @@ export class MainThreadCapturer {
   private dropDebugger(): void {
     if (this.mode === 'always' || !this.enabling) return;
     this.enabling = undefined;
-    this.fire('Debugger.disable');
+
     this.scripts.clear();
   }
 

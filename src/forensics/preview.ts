@@ -57,7 +57,8 @@ function describe(o: Runtime.RemoteObject): string {
 
 function describeNested(type: string, value: string | undefined, fallback: string): string {
   if (type === 'string') return quote(value ?? '', MAX_PROP_CHARS);
-  return truncate(value ?? fallback, MAX_PROP_CHARS);
+  // V8 previews a function property with an empty value.
+  return truncate(value || fallback, MAX_PROP_CHARS);
 }
 
 function entryKey(e: Runtime.EntryPreview, i: number): string {
@@ -117,7 +118,7 @@ export function localsOf(
   let more = false;
   for (const scope of scopes) {
     for (const d of scope.props) {
-      if (!d.value || (scope.type === 'closure' && CJS_WRAPPER_NAMES.has(d.name))) continue;
+      if (!d.value || (scope.type === 'closure' && !isFrameState(d.name, d.value))) continue;
       const name = truncate(d.name, MAX_NAME_CHARS);
       if (out.has(name)) continue;
       if (out.size >= MAX_LOCALS) { more = true; break; }
@@ -127,6 +128,14 @@ export function localsOf(
   if (thisObject && out.size < MAX_LOCALS && isInterestingThis(thisObject)) out.set('this', previewValue(thisObject));
   if (more) out.set(MORE_KEY, { type: 'note', value: `more than ${MAX_LOCALS} variables: the rest not shown` });
   return Object.fromEntries(out);
+}
+
+/**
+ * In the enclosing function's scope (often a module's), functions are its declarations and imports, the same
+ * in every dump; the data beside them (a cache, a pool, a counter) is what tells this moment apart.
+ */
+function isFrameState(name: string, v: Runtime.RemoteObject): boolean {
+  return v.type !== 'function' && !CJS_WRAPPER_NAMES.has(name);
 }
 
 function isInterestingThis(o: Runtime.RemoteObject): boolean {

@@ -258,13 +258,30 @@ function fields(v: unknown, handlers: Record<string, Handler>, where: string, no
   return out;
 }
 
+/**
+ * Node keeps raw headers as a flat [name, value, name, value…] array (`rawHeaders`, the parser's
+ * `headers` local): in an array preview, the element after a secret-looking header name is a secret.
+ */
+function redactPairs(props: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...props };
+  for (const [k, v] of Object.entries(props)) {
+    if (!/^\d+$/.test(k) || typeof v !== 'string') continue;
+    const name = v.replace(/^"|"$/g, '');
+    const next = String(Number(k) + 1);
+    if (isSecretName(name) && next in out) setOwn(out, next, `"${REDACTED}"`);
+  }
+  return out;
+}
+
 function redactLocals(v: unknown): unknown {
   if (!isObject(v)) return redactValue(v);
   const out: Record<string, unknown> = {};
   for (const [name, p] of Object.entries(v)) {
     const type = isObject(p) && typeof p.type === 'string' ? p.type : 'unknown';
+    if (isSecretName(name)) { setOwn(out, name, { type, value: REDACTED }); continue; }
     // Object previews' props go through the generic walk, which hides secret-named props.
-    setOwn(out, name, isSecretName(name) ? { type, value: REDACTED } : redactValue(p));
+    const pv = isObject(p) && isObject(p.props) ? { ...p, props: redactPairs(p.props) } : p;
+    setOwn(out, name, redactValue(pv));
   }
   return out;
 }

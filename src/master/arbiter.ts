@@ -3,7 +3,9 @@
 //   murderStuck()   – a worker without a heartbeat for `timeout` is dumped, then killed
 //   bootCheck()     – a worker that does not listen within `listen-timeout` is killed
 //   manageWorkers() – spawn toward the wanted count, respecting crash backoff
-// Exits (reap) and heartbeats arrive as cluster events and only update state.
+// Exits (reap) and heartbeats arrive as cluster events and only update state. Replacing a worker
+// (rolling reload, max_requests, max_memory) is one path: fork the new one, wait until it listens,
+// then drain the old one.
 
 import cluster, { type Worker } from 'node:cluster';
 import type { Readable } from 'node:stream';
@@ -19,6 +21,11 @@ import { CrashBackoff } from './restarts';
 import { WatchdogChannel } from './watchdog-channel';
 import { WorkerHandle } from './worker-handle';
 import { workerBootstrapPath, workerOptionsEnv } from './spawn';
+import { runHook } from './hooks';
+import type { Metrics } from './metrics';
+import type { Heartbeat } from '../protocol';
+import type { ControlRequest } from '../control/protocol';
+import { workerStatuses, type MasterStatus } from './status';
 
 export const TICK_MS = 100;
 
@@ -34,23 +41,35 @@ export class Arbiter {
   private ticker: NodeJS.Timeout | undefined;
   private stopDeadline = 0;
   private exitCode = 0;
-  private readonly dumpCtx: DumpContext;
-  private readonly startedAt = Date.now();
+  private dumpCtx: DumpContext;
+  readonly startedAt = Date.now();
   private readonly done: Promise<number>;
   private resolveDone!: (code: number) => void;
+  private reloading = false;
+  restarts = 0;
+  /** Others that want every heartbeat (route stats, metrics). */
+  readonly heartbeatListeners: Array<(h: WorkerHandle, hb: Heartbeat) => void> = [];
+  metrics: Metrics | undefined;
 
-  constructor(private readonly config: Config, private readonly log: Logger) {
+  constructor(public config: Config, private readonly log: Logger) {
     this.wanted = config.workers;
     this.backoff = new CrashBackoff(config.minUptime, config.backoffMax);
-    this.dumpCtx = {
-      name: config.name, app: config.app, dumpDir: config.dumpDir, dumpKeep: config.dumpKeep,
-      dumpTimeout: config.dumpTimeout, log,
-    };
+    this.dumpCtx = this.makeDumpContext();
     this.done = new Promise((r) => { this.resolveDone = r; });
   }
 
-  /** Starts the workers; resolves with the master's exit code when it has stopped. */
-  run(): Promise<number> {
+  private makeDumpContext(): DumpContext {
+    const c = this.config;
+    return {
+      name: c.name, app: c.app, dumpDir: c.dumpDir, dumpKeep: c.dumpKeep, dumpTimeout: c.dumpTimeout, log: this.log,
+      onWritten: (file, dump) => {
+        this.metrics?.dumped(dump.reason);
+        runHook('on_dump', this.config.onDump, file, { SUPERV_DUMP_FILE: file, SUPERV_DUMP_REASON: dump.reason }, this.config.hookTimeout, this.log);
+      },
+    };
+  }
+
+  private setupPrimary(): void {
     cluster.setupPrimary({
       exec: workerBootstrapPath(),
       args: this.config.args,
@@ -58,6 +77,11 @@ export class Arbiter {
       // fd 3 is cluster IPC; fd 4 is the private pipe to the worker's watchdog thread.
       stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'],
     });
+  }
+
+  /** Starts the workers; resolves with the master's exit code when it has stopped. */
+  run(): Promise<number> {
+    this.setupPrimary();
     cluster.on('online', (w) => this.log.debug({ event: 'worker-online', pid: w.process.pid }, 'worker online'));
     cluster.on('listening', (w, addr) => this.onListening(w, addr.port));
     cluster.on('exit', (w, code, signal) => this.reap(w, code, signal));
@@ -92,7 +116,7 @@ export class Arbiter {
         case 'SIGTTIN': this.scaleTo(this.wanted + 1); break;
         case 'SIGTTOU': this.scaleTo(this.wanted - 1); break;
         case 'SIGUSR2': this.dumpAll('manual'); break;
-        case 'SIGHUP': this.log.warn({ event: 'signal-ignored', signal: sig }, 'rolling reload is not implemented yet'); break;
+        case 'SIGHUP': this.reload().catch((err: Error) => this.log.error({ event: 'reload-failed', err: err.message }, err.message)); break;
         default: break;
       }
     }
@@ -110,6 +134,7 @@ export class Arbiter {
         if (h.firstStart && this.phase === 'starting') {
           this.halt(`worker ${h.id} did not listen within ${formatDuration(this.config.listenTimeout)} (--listen-timeout)`);
         }
+        h.settleReady(false);
       }
     }
   }
@@ -125,18 +150,19 @@ export class Arbiter {
         `(timeout ${formatDuration(this.config.timeout)})`;
       this.log.error({ event: 'worker-stuck', worker: h.id, pid: h.pid, silentMs: silentFor }, summary + ': dumping, then killing');
       h.endedBy = 'timeout';
+      this.metrics?.killed('timeout');
       this.dumpThenKill(h, { reason: 'timeout', summary, kill: true });
     }
   }
 
   private manageWorkers(): void {
     if (this.phase === 'stopping' || this.phase === 'halted') return;
-    const live = [...this.workers.values()].filter((h) => h.alive && h.endedBy === undefined);
+    const live = [...this.workers.values()].filter((h) => h.counted);
     if (live.length < this.wanted && Date.now() >= this.nextSpawnAt) {
       this.spawn(false);
     } else if (live.length > this.wanted) {
       const extra = live.filter((h) => h.state !== 'dumping').sort((a, b) => b.spawnedAt - a.spawnedAt)[0];
-      if (extra) this.drain(extra, 'scale down');
+      if (extra) this.drain(extra, 'drain', 'scale down');
     }
   }
 
@@ -158,7 +184,7 @@ export class Arbiter {
 
   // ─── verbs ───────────────────────────────────────────────────────────────
 
-  private spawn(firstStart: boolean): void {
+  private spawn(firstStart: boolean): WorkerHandle {
     const worker = cluster.fork(workerOptionsEnv(this.config, process.pid));
     const id = worker.id;
     const pipe = (worker.process.stdio as ReadonlyArray<Readable | null>)[4];
@@ -169,8 +195,11 @@ export class Arbiter {
       })
       : undefined;
     const h = new WorkerHandle(id, worker, channel, firstStart);
+    const { maxRequests, maxRequestsJitter } = this.config;
+    h.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
     this.workers.set(worker.id, h);
     this.log.info({ event: 'worker-spawned', worker: id, pid: h.pid }, `worker ${id} spawned (pid ${h.pid})`);
+    return h;
   }
 
   private reap(w: Worker, code: number | null, signal: string | null): void {
@@ -178,6 +207,7 @@ export class Arbiter {
     if (!h) return;
     this.workers.delete(w.id);
     h.channel?.close('worker exited');
+    h.settleReady(false);
     const uptimeMs = h.uptimeMs();
     const wasBooting = h.state === 'booting' && h.endedBy === undefined;
     h.state = 'dead';
@@ -188,8 +218,10 @@ export class Arbiter {
       this.checkStopped();
       return;
     }
+    this.restarts++;
+    this.metrics?.restarted(h.endedBy ?? 'crash');
     if (h.endedBy !== undefined) {
-      this.log.info(fields, `worker ${h.id} exited (${how}) after ${h.endedBy}; replacing it`);
+      this.log.info(fields, `worker ${h.id} exited (${how}) after ${h.endedBy}`);
     } else {
       this.log.error(fields, `worker ${h.id} exited unexpectedly (${how}) after ${(uptimeMs / 1000).toFixed(1)} s`);
       if (wasBooting && h.firstStart && this.phase === 'starting') {
@@ -213,6 +245,7 @@ export class Arbiter {
     h.state = 'ready';
     h.readyAt = Date.now();
     h.lastHeartbeatAt = h.readyAt;
+    h.settleReady(true);
     this.log.info({ event: 'worker-ready', worker: h.id, pid: h.pid, port, bootMs: h.readyAt - h.spawnedAt },
       `worker ${h.id} (pid ${h.pid}) listening on port ${port}`);
     if (this.phase === 'starting' && [...this.workers.values()].every((x) => x.state !== 'booting')) {
@@ -230,6 +263,8 @@ export class Arbiter {
       case 'heartbeat':
         h.heartbeat = msg.hb;
         h.lastHeartbeatAt = Date.now();
+        for (const l of this.heartbeatListeners) l(h, msg.hb);
+        this.checkLimits(h, msg.hb);
         break;
       case 'dump-me':
         this.dumpOne(h, msg.reason, `worker ${h.id} (pid ${h.pid}) asked for a dump (SIGUSR2)`);
@@ -271,15 +306,120 @@ export class Arbiter {
     }
   }
 
-  private drain(h: WorkerHandle, why: string): void {
+  private drain(h: WorkerHandle, endedBy: NonNullable<WorkerHandle['endedBy']>, why: string): void {
     if (h.state === 'draining' || h.state === 'dumping' || h.state === 'dead') return;
     this.log.info({ event: 'worker-drain', worker: h.id, pid: h.pid, why }, `draining worker ${h.id}: ${why}`);
-    h.endedBy = 'drain';
+    h.endedBy = endedBy;
     h.state = h.state === 'booting' ? 'dead' : 'draining';
     if (h.state === 'dead') { h.signal('SIGKILL'); return; }
     const msg: MasterToWorker = { cmd: IPC_CMD, act: 'drain' };
     try { h.worker.send(msg); } catch { h.signal('SIGTERM'); }
     setTimeout(() => { if (h.alive) h.signal('SIGKILL'); }, this.config.gracefulTimeout).unref();
+  }
+
+  // ─── replacing workers: one path for reload, max_requests and max_memory ──
+
+  /** Forks a replacement for `old`, waits until it listens, then drains `old`. False if it failed to boot. */
+  private async replace(old: WorkerHandle, endedBy: 'reload' | 'max-requests' | 'memory', why: string): Promise<boolean> {
+    if (old.retiring || !old.counted) return true;
+    old.retiring = true;
+    const fresh = this.spawn(false);
+    if (!(await fresh.ready)) {
+      old.retiring = false;
+      return false;
+    }
+    if (old.alive) this.drain(old, endedBy, why);
+    return true;
+  }
+
+  private checkLimits(h: WorkerHandle, hb: Heartbeat): void {
+    if (h.state !== 'ready' || h.retiring || h.limitHit || this.phase !== 'running') return;
+    if (h.maxRequests > 0 && hb.served >= h.maxRequests) {
+      h.limitHit = true;
+      void this.replace(h, 'max-requests', `served ${hb.served} requests (max_requests ${h.maxRequests})`);
+    } else if (this.config.maxMemory > 0 && hb.memory.rss > this.config.maxMemory) {
+      const summary = `worker ${h.id} (pid ${h.pid}) uses ${(hb.memory.rss / 2 ** 20).toFixed(0)} MiB RSS, over max_memory ` +
+        `${(this.config.maxMemory / 2 ** 20).toFixed(0)} MiB; it was recycled gracefully`;
+      this.log.warn({ event: 'memory-limit', worker: h.id, pid: h.pid, rss: hb.memory.rss }, summary);
+      h.limitHit = true;
+      void dumpWorker(h, { reason: 'memory', summary, kill: false, action: 'recycled' }, this.dumpCtx)
+        .finally(() => void this.replace(h, 'memory', 'over max_memory'));
+    }
+  }
+
+  /** Rolling reload: re-reads the config, then replaces the workers one at a time. */
+  async reload(reread?: () => Config): Promise<{ replaced: number }> {
+    if (this.reloading) throw new Error('a reload is already in progress');
+    if (this.phase !== 'running') throw new Error(`cannot reload while ${this.phase}`);
+    this.reloading = true;
+    try {
+      const next = (reread ?? this.reread)?.();
+      if (next) this.applyConfig(next);
+      const old = [...this.workers.values()].filter((h) => h.counted);
+      this.log.info({ event: 'reload-start', workers: old.length }, `rolling reload of ${old.length} worker(s)`);
+      let replaced = 0;
+      for (const h of old) {
+        if (!(await this.replace(h, 'reload', 'rolling reload'))) {
+          this.log.error({ event: 'reload-aborted', replaced }, `reload aborted: a new worker failed to boot; the old workers keep serving`);
+          throw new Error('reload aborted: a new worker failed to boot; the old workers keep serving');
+        }
+        replaced++;
+      }
+      this.log.info({ event: 'reload-done', replaced }, `reload done: ${replaced} worker(s) replaced`);
+      return { replaced };
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  /** How the config is read again on reload; set by the CLI, which knows the flags, env and file. */
+  reread: (() => Config) | undefined;
+
+  private applyConfig(next: Config): void {
+    const prev = this.config;
+    this.config = next;
+    if (next.workers !== prev.workers) this.wanted = next.workers;
+    this.dumpCtx = this.makeDumpContext();
+    this.setupPrimary();
+  }
+
+  // ─── the control socket's commands ───────────────────────────────────────
+
+  async control(req: ControlRequest): Promise<unknown> {
+    switch (req.cmd) {
+      case 'status': return this.status();
+      case 'reload': return this.reload();
+      case 'scale': {
+        const n = Number(req.to);
+        this.scaleTo(req.to.startsWith('+') || req.to.startsWith('-') ? this.wanted + n : n);
+        return { workers: this.wanted };
+      }
+      case 'stop':
+        setImmediate(() => this.stop(req.mode ?? 'graceful'));
+        return { stopping: req.mode ?? 'graceful' };
+      case 'dump': {
+        const targets = [...this.workers.values()].filter((h) => (req.worker === undefined || h.id === req.worker) && h.alive);
+        if (targets.length === 0) throw new Error(req.worker === undefined ? 'no live worker' : `no live worker ${req.worker}`);
+        const files = await Promise.all(targets.map((h) =>
+          dumpWorker(h, { reason: 'manual', summary: `manual dump of worker ${h.id} (superv dump)`, kill: false }, this.dumpCtx)));
+        return { files: files.filter((f) => f !== undefined) };
+      }
+    }
+  }
+
+  async status(): Promise<MasterStatus> {
+    const c = this.config;
+    return {
+      name: c.name, pid: process.pid, app: c.app, uptimeMs: Date.now() - this.startedAt, phase: this.phase,
+      workersWanted: this.wanted, restarts: this.restarts, configFile: c.config || undefined, dumpDir: c.dumpDir,
+      metrics: c.metricsPort > 0 ? `http://${c.metricsHost}:${c.metricsPort}/metrics` : undefined,
+      workers: await workerStatuses([...this.workers.values()].filter((h) => h.alive), c.heartbeatInterval),
+    };
+  }
+
+  /** For metrics: the live workers. */
+  handles(): WorkerHandle[] {
+    return [...this.workers.values()];
   }
 
   private scaleTo(n: number): void {

@@ -27,6 +27,8 @@ export interface DumpRequest {
   /** A sentence: what happened. The action taken is appended. */
   summary: string;
   kill: boolean;
+  /** What superv does after the dump when it does not kill: `recycled` for a graceful replacement. */
+  action?: 'recycled';
   /** A capture the watchdog already made (slow requests); otherwise the master asks for one. */
   capture?: Capture;
   requestId?: number;
@@ -72,12 +74,12 @@ export async function dumpWorker(h: WorkerHandle, req: DumpRequest, ctx: DumpCon
   const master: MasterView = view.status === 'fulfilled' ? view.value : { proc: { error: String(view.reason) } };
   const hb = h.heartbeat;
   if (hb) master.lastHeartbeat = { ageMs: started - h.lastHeartbeatAt, inflight: hb.inflight, oldest: hb.oldest };
-  const action = req.kill ? 'killed' : 'none';
+  const action = req.kill ? 'killed' : req.action ?? 'none';
   const dump: Dump = {
     version: DUMP_VERSION,
     reason: req.reason,
     time: new Date(started).toISOString(),
-    summary: `${req.summary}; ${req.kill ? 'the worker was killed and replaced' : 'the worker was left running'}`,
+    summary: action === 'recycled' ? req.summary : `${req.summary}; ${req.kill ? 'the worker was killed and replaced' : 'the worker was left running'}`,
     supervisor: { name: ctx.name, pid: process.pid, app: ctx.app, host: hostname() },
     worker: { id: h.id, pid: h.pid, uptimeMs, served: capture?.served ?? hb?.served ?? 0 },
     request: pickRequest(capture, master, req.requestId),

@@ -19,5 +19,11 @@ export function workerOptionsEnv(config: Config, masterPid: number): Record<stri
     slow: config.slow,
     dumpTimeout: config.dumpTimeout,
   };
-  return { [WORKER_OPTIONS_ENV]: JSON.stringify(opts) };
+  const env: Record<string, string> = {};
+  for (const pair of config.env) {
+    const eq = pair.indexOf('=');
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  env[WORKER_OPTIONS_ENV] = JSON.stringify(opts);
+  return env;
 }

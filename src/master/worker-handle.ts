@@ -16,13 +16,30 @@ export class WorkerHandle {
   lastHeartbeatAt = Date.now();
   heartbeat: Heartbeat | undefined;
   /** Why the master ended this worker, when it did (so its exit is not counted as a crash). */
-  endedBy: 'timeout' | 'listen-timeout' | 'drain' | 'stop' | 'halt' | undefined;
+  endedBy: 'timeout' | 'listen-timeout' | 'drain' | 'reload' | 'max-requests' | 'memory' | 'stop' | 'halt' | undefined;
   lastDump: string | undefined;
   /** Whether this worker was part of the first start, whose failure halts the master. */
   readonly firstStart: boolean;
+  /** A replacement is booting for this worker (reload, recycling): it no longer counts toward `workers`. */
+  retiring = false;
+  /** A limit (max_requests, max_memory) already fired for this worker: act once. */
+  limitHit = false;
+  /** This worker's own max_requests, jitter included (0 = never recycle). */
+  maxRequests = 0;
+  /** Resolves true once listening, false if it died or timed out first. */
+  readonly ready: Promise<boolean>;
+  settleReady: (ok: boolean) => void = () => undefined;
 
   constructor(readonly id: number, readonly worker: Worker, readonly channel: WatchdogChannel | undefined, firstStart: boolean) {
     this.firstStart = firstStart;
+    this.ready = new Promise((resolve) => {
+      this.settleReady = (ok) => { resolve(ok); this.settleReady = () => undefined; };
+    });
+  }
+
+  /** Counts toward the wanted number of workers. */
+  get counted(): boolean {
+    return this.alive && this.endedBy === undefined && !this.retiring;
   }
 
   get pid(): number {

@@ -29,6 +29,13 @@ function readOptions(): WorkerOptions {
   return JSON.parse(raw) as WorkerOptions;
 }
 
+/** Lets the watchdog disconnect its inspector session before the process ends (bounded: 100 ms). */
+function exitHandshake(flags: Int32Array): void {
+  Atomics.store(flags, 0, 1);
+  Atomics.notify(flags, 0);
+  Atomics.wait(flags, 1, 0, 100);
+}
+
 function hasFd(fd: number): boolean {
   try { fstatSync(fd); return true; } catch { return false; }
 }
@@ -73,7 +80,9 @@ function main(): void {
   table.header[H_TICK] = Date.now();
   setInterval(() => { table.header[H_TICK] = Date.now(); }, MAIN_TICK_MS).unref();
 
+  const exitFlags = new SharedArrayBuffer(8);
   const wd: WatchdogData = {
+    exitFlags,
     sab: table.sab,
     fd: hasFd(WATCHDOG_FD) ? WATCHDOG_FD : null,
     masterPid: opts.masterPid,
@@ -83,6 +92,7 @@ function main(): void {
   const watchdog = new Worker(join(__dirname, 'watchdog.js'), { workerData: wd, stdout: false, stderr: false });
   watchdog.on('error', (err) => process.stderr.write(`superv: watchdog thread failed: ${err.stack ?? String(err)}\n`));
   watchdog.unref();
+  process.on('exit', () => exitHandshake(new Int32Array(exitFlags)));
 
   const drain = () => drainer.start(() => process.exit(0));
   process.on('message', (m: MasterToWorker) => {

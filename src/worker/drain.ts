@@ -1,15 +1,24 @@
-// Graceful drain of a worker: stop accepting (closing a server in a cluster worker tells the master to
-// route no more connections here), close idle keep-alive connections, answer busy ones with
-// `Connection: close`, let in-flight requests finish, then exit. The master enforces the deadline.
+// Graceful drain of a worker, built to lose no request under keep-alive load:
+//   1. stop accepting: close the listening handle (in a cluster worker this tells the master to route no
+//      more connections here) WITHOUT http.Server#close's immediate closeIdleConnections — a connection
+//      that looks idle may have the client's next request already on the wire, and closing it then
+//      is the classic keep-alive reset that loses requests during reloads;
+//   2. every response from now on, and every in-flight one not yet started, carries `Connection: close`,
+//      so busy connections end cleanly after their current response;
+//   3. a connection is closed as idle only when it has received no byte for IDLE_GRACE_MS;
+//   4. exit once no connection and no request is left. The master enforces graceful_timeout.
 
 import { subscribe } from 'node:diagnostics_channel';
-import type { Server } from 'node:net';
+import { Server as NetServer, type Server, type Socket } from 'node:net';
 import type { RequestTracker } from './tracker';
 
 const POLL_MS = 50;
+const IDLE_GRACE_MS = 500;
 
 export class Drainer {
   private readonly servers = new Set<Server>();
+  /** Connections of the app's servers, learned per connection (not per request). */
+  private readonly sockets = new Set<Socket>();
   private draining = false;
 
   constructor(private readonly tracker: RequestTracker) {}
@@ -18,8 +27,12 @@ export class Drainer {
   install(): void {
     subscribe('tracing:net.server.listen:asyncEnd', (m) => {
       const server = (m as { server: Server }).server;
+      if (this.servers.has(server)) return;
       this.servers.add(server);
-      server.once('close', () => this.servers.delete(server));
+      server.on('connection', (socket: Socket) => {
+        this.sockets.add(socket);
+        socket.once('close', () => this.sockets.delete(socket));
+      });
     });
   }
 
@@ -27,29 +40,32 @@ export class Drainer {
     return this.draining;
   }
 
-  /** Starts the drain; `onIdle` runs once no server is open and no request is in flight. */
+  /** Starts the drain; `onIdle` runs once no connection is open and no request is in flight. */
   start(onIdle: () => void): void {
     if (this.draining) return;
     this.draining = true;
     this.tracker.closing = true;
     this.tracker.forEachResponse((res) => { if (!res.headersSent) res.shouldKeepAlive = false; });
     for (const s of this.servers) {
-      s.close();
-      closeIdle(s);
+      // net.Server#close, not http.Server#close: see step 1 above.
+      if (s.listening) NetServer.prototype.close.call(s);
     }
+    const lastBytes = new Map<Socket, { bytes: number; since: number }>();
     const poll = setInterval(() => {
-      // A busy keep-alive connection becomes idle once its response is sent; close it then.
-      for (const s of this.servers) closeIdle(s);
-      if (this.tracker.inflight <= 0 && this.servers.size === 0) {
+      const now = Date.now();
+      const busy = this.tracker.busySockets();
+      for (const sock of this.sockets) {
+        const prev = lastBytes.get(sock);
+        if (busy.has(sock) || !prev || prev.bytes !== sock.bytesRead) {
+          lastBytes.set(sock, { bytes: sock.bytesRead, since: now });
+        } else if (now - prev.since >= IDLE_GRACE_MS) {
+          sock.destroySoon();
+        }
+      }
+      if (this.tracker.inflight <= 0 && this.sockets.size === 0) {
         clearInterval(poll);
         onIdle();
       }
     }, POLL_MS);
   }
-}
-
-/** http and https servers both have closeIdleConnections; plain net servers do not. */
-function closeIdle(s: Server): void {
-  const maybe = s as Server & { closeIdleConnections?: () => void };
-  if (typeof maybe.closeIdleConnections === 'function') maybe.closeIdleConnections();
 }

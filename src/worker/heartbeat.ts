@@ -4,6 +4,8 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { redactUrl } from '../forensics/redact';
+import { RouteCache } from '../forensics/route';
+import { collectRoutes } from './latency';
 import { IPC_CMD, type Heartbeat, type WorkerToMaster } from '../protocol';
 import type { RequestTracker } from './tracker';
 
@@ -33,11 +35,13 @@ function round(x: number): number {
 
 export function startHeartbeat(tracker: RequestTracker, intervalMs: number, eld: LoopDelay): NodeJS.Timeout {
   let sending = false;
+  const routes = new RouteCache();
   const beat = () => {
     tracker.sweep();
     if (sending || !process.connected || !process.send) return;
     const mem = process.memoryUsage();
     const hb: Heartbeat = {
+      routes: collectRoutes(tracker, routes),
       inflight: tracker.inflight,
       oldest: tracker.list(OLDEST_REPORTED, false).map((r) => ({ ...r, url: redactUrl(r.url) })),
       served: tracker.served,

@@ -12,6 +12,7 @@ import type { RequestInfo } from '../forensics/types';
 import { H_OVERFLOW, H_SERVED, SLOTS, type RequestTable } from './request-table';
 
 const kSlot = Symbol('superv.slot');
+export const DONE_RING = 16384;
 type TrackedResponse = ServerResponse & { [kSlot]?: number };
 
 interface Slot {
@@ -35,6 +36,15 @@ export class RequestTracker {
   overflow = 0;
   /** Set while draining: new responses get `Connection: close`. */
   closing = false;
+  /**
+   * Finished requests since the last heartbeat, for per-route latency: two stores per request, the
+   * aggregation happens at heartbeat time (latency.ts). Past the ring's size requests are only counted,
+   * and the heartbeat scales the sample up.
+   */
+  readonly doneUrls: Array<string | undefined> = new Array<string | undefined>(DONE_RING).fill(undefined);
+  readonly doneMs = new Float64Array(DONE_RING);
+  doneCount = 0;
+  doneTotal = 0;
 
   constructor(private readonly table: RequestTable) {
     for (let i = 0; i < SLOTS; i++) this.free[i] = SLOTS - 1 - i;
@@ -78,6 +88,12 @@ export class RequestTracker {
     this.inflight--;
     this.served++;
     this.table.header[H_SERVED] = this.served;
+    this.doneTotal++;
+    if (slot >= 0 && this.doneCount < DONE_RING) {
+      const s = this.slots[slot]!;
+      this.doneUrls[this.doneCount] = s.req?.url;
+      this.doneMs[this.doneCount++] = Date.now() - s.startedAt;
+    }
     if (slot < 0) {
       this.overflow--;
       this.table.header[H_OVERFLOW] = this.overflow;
@@ -147,6 +163,13 @@ export class RequestTracker {
   bySocket(socket: Socket): RequestInfo | undefined {
     const s = this.slots.find((x) => x.id !== 0 && x.req?.socket === socket);
     return s?.req ? this.info(s, Date.now(), true) : undefined;
+  }
+
+  /** Sockets with a request in flight (drain-time only: not on the per-request path). */
+  busySockets(): Set<Socket> {
+    const out = new Set<Socket>();
+    for (const s of this.slots) if (s.id !== 0 && s.req?.socket) out.add(s.req.socket);
+    return out;
   }
 
   /** Responses in flight, for draining: their connections must close after they finish. */

@@ -25,6 +25,8 @@ export interface WatchdogData {
   slowMs: number;
   /** Budget for a capture the watchdog starts itself (slow requests). */
   budgetMs: number;
+  /** [0] main thread is exiting, [1] watchdog has let go of the inspector (see exitHandshake). */
+  exitFlags: SharedArrayBuffer;
 }
 
 const TICK_MS = 100;
@@ -118,6 +120,18 @@ function dieWithMaster(): void {
   session.disconnect();
   process.kill(process.pid, 'SIGKILL');
 }
+
+// When the main thread exits it waits (briefly) for us to disconnect the inspector session, otherwise
+// Node prints "Waiting for the debugger to disconnect..." on the app's stderr at every exit.
+const exitFlags = new Int32Array(data.exitFlags);
+const letGo = () => {
+  session.disconnect();
+  Atomics.store(exitFlags, 1, 1);
+  Atomics.notify(exitFlags, 1);
+};
+const waiting = Atomics.waitAsync(exitFlags, 0, 0).value;
+if (typeof waiting === 'string') letGo();
+else void waiting.then(letGo);
 
 let pipe: Socket | undefined;
 if (data.fd !== null) {

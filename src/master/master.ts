@@ -1,0 +1,50 @@
+// Assembles a running master: the control socket (claimed first, so a second master with the same name
+// fails before forking anything), the arbiter, and the optional metrics port.
+
+import { resolve } from 'node:path';
+import type { Config } from '../config/settings';
+import { SupervError } from '../errors';
+import { defaultRunDir } from '../control/paths';
+import { ControlServer } from '../control/server';
+import { Arbiter } from './arbiter';
+import type { Logger } from './logger';
+import { Metrics } from './metrics';
+
+export function runDirOf(config: Config): string {
+  return config.runDir || resolve(defaultRunDir());
+}
+
+export async function runMaster(config: Config, log: Logger, reread: () => Config): Promise<number> {
+  const control = new ControlServer(runDirOf(config), config.name, config.pidFile || undefined);
+  const arbiter = new Arbiter(config, log);
+  arbiter.reread = reread;
+  await control.listen((req) => arbiter.control(req));
+  let metrics: Metrics | undefined;
+  try {
+    if (config.metricsPort > 0) {
+      metrics = new Metrics({
+        workersByState: () => {
+          const out: Record<string, number> = { booting: 0, ready: 0, draining: 0, dumping: 0 };
+          for (const h of arbiter.handles()) if (h.alive) out[h.state] = (out[h.state] ?? 0) + 1;
+          return out;
+        },
+        inflight: () => arbiter.handles().reduce((n, h) => n + (h.alive ? h.heartbeat?.inflight ?? 0 : 0), 0),
+        loopDelays: () => arbiter.handles().filter((h) => h.alive && h.heartbeat)
+          .map((h) => ({ worker: h.id, p99Ms: h.heartbeat!.eventLoopDelay.p99Ms })),
+        readyCount: () => arbiter.handles().filter((h) => h.state === 'ready').length,
+      });
+      arbiter.metrics = metrics;
+      arbiter.heartbeatListeners.push((_h, hb) => metrics!.addRoutes(hb.routes));
+      try {
+        await metrics.listen(config.metricsPort, config.metricsHost, log);
+      } catch (err) {
+        throw new SupervError('SUPERV_ERR_BAD_VALUE', 'metrics_port', `${config.metricsHost}:${config.metricsPort}: ${(err as Error).message}`);
+      }
+    }
+    log.info({ event: 'control-listening', socket: control.socket }, `control socket ${control.socket}`);
+    return await arbiter.run();
+  } finally {
+    metrics?.close();
+    control.close();
+  }
+}
