@@ -9,6 +9,7 @@ import { loadConfig } from './config/load';
 import { SupervError } from './errors';
 import { runMaster } from './master/master';
 import { runControlCommand } from './commands/control';
+import { DAEMON_CHILD_ENV, daemonize } from './commands/daemon';
 import { createLogger } from './master/logger';
 
 function version(): string {
@@ -17,11 +18,13 @@ function version(): string {
 
 async function start(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(helpText(version())); return 0; }
-  const config = loadConfig(argv, process.env, process.cwd());
+  const warn = (msg: string) => process.stderr.write(`superv: warning: ${msg}\n`);
+  const config = loadConfig(argv, process.env, process.cwd(), warn);
   if (!existsSync(config.app)) throw new SupervError('SUPERV_ERR_APP_NOT_FOUND', config.app);
   if (config.timeout > 0 && config.timeout < 2 * config.heartbeatInterval) {
     throw new SupervError('SUPERV_ERR_BAD_VALUE', 'timeout', `${config.timeout}ms must be at least twice heartbeat_interval (${config.heartbeatInterval}ms)`);
   }
+  if (config.daemon && process.env[DAEMON_CHILD_ENV] !== '1') return daemonize(config, argv);
   const log = createLogger({ name: config.name, level: config.logLevel, format: config.logFormat });
   return runMaster(config, log, () => loadConfig(argv, process.env, process.cwd()));
 }

@@ -268,10 +268,20 @@ describe('MainThreadCapturer on a blocked main thread', () => {
     });
   }
 
+  test('on demand, the Debugger is off again after a capture: the app\'s debugger; statements stop pausing', async () => {
+    // While the Debugger is on, every `debugger;` in this loop pauses (thousands a second, next test); off, none.
+    const run = await runHarness({ mode: 'debugger-statement', blockMs: 1000, captures: [{ delayMs: 300, deadlineMs: 1000, pause: true, localsFrames: 0 }] });
+    const [c] = only(run);
+    assert.equal(top(c!.result).function, 'withDebuggerStatements');
+    assert.ok((run.pauses ?? 0) >= 1, 'the capture paused');
+    assert.ok((run.pauses ?? 0) < 20, `${run.pauses} pauses: the Debugger stayed on after the capture`);
+    assert.ok(Number(run.blockResult) > 1000, 'the loop ran freely');
+  });
+
   test('debugger; statements in the app are resumed when the Debugger is kept on', async () => {
     const run = await runHarness({ mode: 'debugger-statement', debugger: 'always', blockMs: 800, captures: [] });
     only(run, 0);
-    assert.ok((run.pauses ?? 0) >= 1, 'the statements did pause');
+    assert.ok((run.pauses ?? 0) >= 20, `${run.pauses} pauses: the statements did pause`);
     assert.ok(Number(run.blockResult) >= 1, 'and the loop went on');
   });
 });

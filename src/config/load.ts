@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { SupervError } from '../errors';
-import { SETTINGS, SETTING_KEYS, availableCpus, envOf, flagOf, yamlOf, type Config, type Setting } from './settings';
+import { INTERNAL_ENV, SETTINGS, SETTING_KEYS, availableCpus, envOf, flagOf, yamlOf, type Config, type Setting } from './settings';
 import { didYouMean, parseDuration, parseSize } from './units';
+import { ecosystemLayer, isEcosystemFile } from './ecosystem';
 
 type Raw = string | number | boolean | string[] | Record<string, unknown> | null | undefined;
 type Sourced = { value: Raw; where: string; baseDir: string };
@@ -74,7 +75,7 @@ export function envLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
   }
   for (const name of Object.keys(env)) {
     // SUPERV_DEBUG-style variables of other tools are not ours to reject; only near-misses of ours are.
-    if (name.startsWith('SUPERV_') && !known.has(name)) {
+    if (name.startsWith('SUPERV_') && !known.has(name) && !INTERNAL_ENV.has(name)) {
       const hint = didYouMean(name, [...known]);
       if (hint) throw new SupervError('SUPERV_ERR_UNKNOWN_SETTING', `env ${name}`, ` (did you mean ${hint}?)`);
     }
@@ -209,11 +210,18 @@ export function resolveLayers(layers: readonly Layer[], cwd: string): Config {
 }
 
 /** The whole of it: CLI layer, env layer, YAML layer named by either, defaults. */
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Config {
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string, warn: (msg: string) => void = () => undefined): Config {
   const cli = parseStartArgs(argv, cwd);
   const fromEnv = envLayer(env, cwd);
   const file = cli.config ?? fromEnv.config;
-  const layers = [cli, fromEnv];
+  const layers: Layer[] = [cli, fromEnv];
+  // `superv start ecosystem.config.js`: the pm2 file stands where a YAML file would.
+  const appArg = cli.app?.value;
+  if (typeof appArg === 'string' && isEcosystemFile(appArg)) {
+    delete cli.app;
+    const name = cli.name?.value ?? fromEnv.name?.value;
+    layers.push(ecosystemLayer(resolve(cwd, appArg), typeof name === 'string' ? name : undefined, warn));
+  }
   if (file && typeof file.value === 'string') layers.push(yamlLayer(resolve(file.baseDir, file.value)));
   return resolveLayers(layers, cwd);
 }

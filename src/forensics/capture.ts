@@ -71,7 +71,7 @@ export const DEFAULT_MAX_FRAMES = 50;
 export const DEFAULT_LOCALS_FRAMES = 5;
 /** Matches the probe's own bound (worker/probe.ts): a result over it is dropped, not truncated into bad JSON. */
 export const DEFAULT_MAX_PROBE_CHARS = 2 * 1024 * 1024;
-/** The serialised stack stays under this; the structural caps in preview.ts keep it near 350 KB at worst. */
+/** The serialised stack stays under this; the caps in preview.ts alone keep it under ~0.5 MB (5 × 30 locals). */
 export const MAX_STACK_CHARS = 1024 * 1024;
 /** What the stack needs after the probe: Debugger.enable (10–70 ms) and a pause with locals (2–10 ms). */
 const STACK_RESERVE_MS = 300;
@@ -272,8 +272,8 @@ export class MainThreadCapturer {
       await this.readLocals(run, paused.callFrames.slice(0, Math.min(raw.length, opts.localsFrames ?? DEFAULT_LOCALS_FRAMES)), raw);
       run.timings.localsMs = run.since(pausedAt);
     } finally {
-      // Also when the pause has not landed yet: V8 handles messages in order, so this resume or the disable
-      // after it cancels a late pause; a pause that still slips through is resumed by onPaused().
+      // Also when the pause has not landed (yet): on demand, the disable queued after this resume cancels the
+      // pending pause; with the Debugger kept on, a late pause lands at the next JS and onPaused() resumes it.
       this.fire('Debugger.resume');
       if (pausedAt !== undefined) run.timings.pausedMs = run.since(pausedAt);
       this.dropDebugger();
@@ -367,8 +367,9 @@ export class MainThreadCapturer {
   }
 
   private onScript(p: Debugger.ScriptParsedEventDataType): void {
-    // Scripts without a URL (eval, new Function) can be countless and never name a file: not kept.
-    if (!p.url) return;
+    // Scripts without a URL (eval, new Function) can be countless and never name a file: not kept. Nor are
+    // the scripts of an enable that was answered after its capture gave up (dropDebugger() ran already).
+    if (!p.url || !this.enabling) return;
     if (this.scripts.size >= MAX_SCRIPTS) this.scripts.delete(this.scripts.keys().next().value as string);
     this.scripts.set(p.scriptId, p.sourceMapURL ? { url: p.url, sourceMapURL: p.sourceMapURL } : { url: p.url });
   }
@@ -403,7 +404,7 @@ export class MainThreadCapturer {
   private dropDebugger(): void {
     if (this.mode === 'always' || !this.enabling) return;
     this.enabling = undefined;
-
+    this.fire('Debugger.disable');
     this.scripts.clear();
   }
 
