@@ -2,7 +2,7 @@
 // test/config.test.ts fails when the README is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { settingsMarkdown } from '../src/config/help';
+import { exampleYaml, settingsMarkdown } from '../src/config/help';
 
 const START = '<!-- settings:start -->\n';
 const END = '<!-- settings:end -->';
@@ -12,4 +12,5 @@ const a = text.indexOf(START);
 const b = text.indexOf(END);
 if (a < 0 || b < a) throw new Error(`README.md lacks the ${START.trim()} … ${END} markers`);
 writeFileSync(file, text.slice(0, a + START.length) + settingsMarkdown() + text.slice(b));
-process.stdout.write('README.md settings table regenerated\n');
+writeFileSync(join(__dirname, '..', '..', 'config', 'superv.yaml'), exampleYaml());
+process.stdout.write('README.md settings table and config/superv.yaml regenerated\n');

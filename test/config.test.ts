@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { settingsMarkdown } from '../src/config/help';
+import { exampleYaml, settingsMarkdown } from '../src/config/help';
 import { loadConfig } from '../src/config/load';
-import { SETTINGS, SETTING_KEYS, availableCpus } from '../src/config/settings';
+import { SETTINGS, SETTING_KEYS, availableCpus, envOf } from '../src/config/settings';
 import { ROOT, tempDir } from './helpers';
 
 const cwd = '/srv/app';
@@ -88,6 +88,27 @@ test('every setting has a doc, and the README table is the generated one', () =>
   assert.ok(start > 0 && end > start, 'README has the settings markers');
   assert.equal(readme.slice(start + '<!-- settings:start -->\n'.length, end), settingsMarkdown(),
     'README settings table is stale: run `npm run docs`');
+});
+
+test('config/superv.yaml is the generated example, and it loads', () => {
+  const file = join(ROOT, 'config', 'superv.yaml');
+  assert.equal(readFileSync(file, 'utf8'), exampleYaml(), 'config/superv.yaml is stale: run `npm run docs`');
+  const c = loadConfig(['--config', file], {}, cwd);
+  assert.equal(c.app, join(ROOT, 'config', 'app.js'));
+  assert.equal(c.timeout, 30_000);
+});
+
+test('the deployment examples agree with the settings', () => {
+  const { parse } = require('yaml') as typeof import('yaml');
+  const k8s = parse(readFileSync(join(ROOT, 'config', 'kubernetes.yaml'), 'utf8')) as {
+    spec: { template: { spec: { terminationGracePeriodSeconds: number; containers: Array<{ env: Array<{ name: string }> }> } } };
+  };
+  const pod = k8s.spec.template.spec;
+  assert.ok(pod.terminationGracePeriodSeconds * 1000 > (SETTINGS.gracefulTimeout.default === '30s' ? 30_000 : Infinity));
+  const known = new Set(SETTING_KEYS.map(envOf));
+  for (const e of pod.containers[0]!.env) if (e.name.startsWith('SUPERV_')) assert.ok(known.has(e.name), e.name);
+  const unit = readFileSync(join(ROOT, 'config', 'superv.service'), 'utf8');
+  for (const m of unit.matchAll(/Environment=(SUPERV_\w+)=/g)) assert.ok(known.has(m[1]!), m[1]);
 });
 
 test('every error code is documented', () => {

@@ -72,3 +72,26 @@ export function settingsMarkdown(): string {
   }
   return rows.join('\n') + '\n';
 }
+
+/** config/superv.yaml: every setting with its default and doc, as a starting point. */
+export function exampleYaml(): string {
+  const lines = ['# superv.yaml: every setting, with its default. Generated from src/config/settings.ts (npm run docs).',
+    '# Use: superv start --config superv.yaml   (flags and SUPERV_* env vars override this file)', ''];
+  let section = '';
+  for (const key of SETTING_KEYS) {
+    const s = SETTINGS[key];
+    if (s.notIn?.includes('yaml')) continue;
+    if (s.section !== section) { section = s.section; lines.push(`# ── ${section} ${'─'.repeat(60 - section.length)}`); }
+    lines.push(`# ${s.doc}`);
+    const d = s.default;
+    let value: string;
+    if (key === 'app') value = 'app.js';
+    else if (Array.isArray(d)) value = '[]';
+    else if (s.computed || d === '') value = `# (${s.computed ?? 'none'})`;
+    else if (s.kind.type === 'size' && d === 0) value = '0';
+    else value = typeof d === 'string' ? JSON.stringify(d).replace(/^"(.*)"$/, (_, x: string) => (/^[\w./-]+$/.test(x) ? x : `"${x}"`)) : String(d);
+    lines.push(value.startsWith('#') ? `# ${yamlOf(key)}: ${value.slice(2)}` : `${yamlOf(key)}: ${value}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}

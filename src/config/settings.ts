@@ -109,6 +109,18 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
     kind: { type: 'duration', min: 100 }, default: '30s', section: 'workers',
     doc: 'The longest wait between replacements of crashing workers.',
   },
+  maxRequests: {
+    kind: { type: 'int', min: 0 }, default: 0, section: 'workers',
+    doc: 'Recycle a worker gracefully (its replacement first) after this many requests. 0 = never.',
+  },
+  maxRequestsJitter: {
+    kind: { type: 'int', min: 0 }, default: 0, section: 'workers',
+    doc: 'Adds a random 0..N to each worker\'s max_requests so workers do not all recycle at once.',
+  },
+  maxMemory: {
+    kind: { type: 'size' }, default: 0, section: 'workers',
+    doc: 'A worker whose RSS exceeds this (checked every heartbeat) is dumped (reason memory), then recycled gracefully. 0 = off.',
+  },
   timeout: {
     kind: { type: 'duration', min: 100, zeroIsOff: true }, default: '30s', section: 'forensics',
     doc: 'A worker whose event loop is blocked this long is dumped, then killed and replaced. 0 = off.',
@@ -133,18 +145,6 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
     kind: { type: 'duration', min: 50 }, default: '1s', section: 'forensics',
     doc: 'How often a worker reports its in-flight requests, counters, memory and event-loop delay.',
   },
-  maxRequests: {
-    kind: { type: 'int', min: 0 }, default: 0, section: 'workers',
-    doc: 'Recycle a worker gracefully (its replacement first) after this many requests. 0 = never.',
-  },
-  maxRequestsJitter: {
-    kind: { type: 'int', min: 0 }, default: 0, section: 'workers',
-    doc: 'Adds a random 0..N to each worker\'s max_requests so workers do not all recycle at once.',
-  },
-  maxMemory: {
-    kind: { type: 'size' }, default: 0, section: 'workers',
-    doc: 'A worker whose RSS exceeds this (checked every heartbeat) is dumped (reason memory), then recycled gracefully. 0 = off.',
-  },
   runDir: {
     kind: { type: 'path' }, default: '', section: 'operations', computed: '$XDG_RUNTIME_DIR/superv, else /tmp/superv-UID',
     doc: 'The 0700 directory of control sockets (0600, one per --name) and pid files.',
@@ -159,7 +159,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   },
   onDump: {
     kind: { type: 'string' }, default: '', section: 'operations',
-    doc: 'A shell command run after each dump with its path as $SUPERV_DUMP_FILE and as the last argument (to ship it somewhere).',
+    doc: 'A shell command run after each dump, with its path in "$1" and $SUPERV_DUMP_FILE (to ship it somewhere).',
   },
   hookTimeout: {
     kind: { type: 'duration', min: 100 }, default: '30s', section: 'operations',
