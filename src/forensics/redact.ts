@@ -249,6 +249,8 @@ function fields(v: unknown, handlers: Record<string, Handler>, where: string, no
     const h = Object.hasOwn(handlers, k) ? handlers[k] : undefined;
     try {
       const x = v[k];
+      // An absent part stays absent: a handler must not invent an empty capture.
+      if (x === undefined) continue;
       const r = h !== undefined ? h(x) : redactValue(x);
       if (r !== undefined) setOwn(out, k, r);
     } catch (e) {

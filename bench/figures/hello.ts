@@ -1,0 +1,95 @@
+// Hello-world throughput and p99, with the three systems up side by side on their own ports and rounds
+// rotated (A B C, B C A, …). After each system's round, the RSS of its master and workers, so memory is read
+// after warm-up and load, at the same point for everyone.
+
+import { join } from 'node:path';
+import { pollUntil200 } from '../lib/http';
+import { load } from '../lib/load';
+import type { Plan } from '../lib/plan';
+import { freePort, rssKiB, sleep } from '../lib/proc';
+import type { FigureResult, Row } from '../lib/report';
+import { fixed, median, mib, pairedRatios, rotate } from '../lib/stats';
+import { FIXTURES, LABEL, Pm2Home, startCluster, startSuperv, type Running, type SystemName } from '../lib/systems';
+
+interface Samples { rps: number[]; p99: number[]; masterKiB: number[]; workerKiB: number[] }
+
+export async function helloFigure(plan: Plan): Promise<FigureResult> {
+  const app = join(FIXTURES, 'hello.js');
+  const pm2 = Pm2Home.available() ? new Pm2Home() : undefined;
+  const runs: Partial<Record<SystemName, Running>> = {};
+  const s: Record<SystemName, Samples> = {
+    superv: { rps: [], p99: [], masterKiB: [], workerKiB: [] },
+    cluster: { rps: [], p99: [], masterKiB: [], workerKiB: [] },
+    pm2: { rps: [], p99: [], masterKiB: [], workerKiB: [] },
+  };
+  const notes: string[] = [];
+  try {
+    runs.superv = startSuperv({ app, workers: plan.workers, port: await freePort() });
+    runs.cluster = startCluster({ app, workers: plan.workers, port: await freePort() });
+    if (pm2) runs.pm2 = await pm2.start({ app, workers: plan.workers, port: await freePort() }, 'hello');
+    const systems = (Object.keys(runs) as SystemName[]);
+    for (const sys of systems) {
+      if (await pollUntil200(runs[sys]!.url + '/', Date.now() + 20_000) === undefined) throw new Error(`${sys} did not serve within 20 s`);
+    }
+    // Wait until every worker listens (the first 200 only proves one does), then warm up the JITs.
+    await sleep(1000);
+    for (const sys of systems) await load({ url: runs[sys]!.url + '/', connections: plan.connections, durationS: plan.warmupSeconds });
+    for (let r = 0; r < plan.helloRounds; r++) {
+      for (const sys of rotate(systems, r)) {
+        const run = runs[sys]!;
+        const res = await load({ url: run.url + '/', connections: plan.connections, durationS: plan.helloSeconds });
+        if (res.errors + res.non2xx > 0) notes.push(`hello: ${sys} round ${r + 1}: ${res.errors} errors, ${res.non2xx} non-2xx`);
+        s[sys].rps.push(res.reqPerSec);
+        s[sys].p99.push(res.p99Ms);
+        await sleep(300);
+        s[sys].masterKiB.push(rssKiB(run.masterPid));
+        const workers = run.workerPids().map(rssKiB).filter(Number.isFinite);
+        if (workers.length !== plan.workers) notes.push(`hello: ${sys} had ${workers.length} worker processes, expected ${plan.workers}`);
+        s[sys].workerKiB.push(median(workers));
+      }
+    }
+  } finally {
+    for (const run of Object.values(runs)) await run?.stop();
+    await pm2?.kill();
+  }
+  return { rows: rows(plan, s, pm2 !== undefined), details: details(s), notes };
+}
+
+function rows(plan: Plan, s: Record<SystemName, Samples>, hasPm2: boolean): Row[] {
+  const m = (sys: SystemName, k: keyof Samples) => median(s[sys][k]);
+  const ratio = median(pairedRatios(s.superv.rps, s.cluster.rps));
+  const pm2Ratio = median(pairedRatios(s.pm2.rps, s.cluster.rps));
+  const extra = m('superv', 'workerKiB') - m('cluster', 'workerKiB');
+  const na = 'n/a (pm2 not installed)';
+  return [
+    {
+      figure: `hello world req/s (${plan.workers} workers, ${plan.connections} conns)`,
+      superv: fixed(m('superv', 'rps')), bare: fixed(m('cluster', 'rps')),
+      pm2: hasPm2 ? `${fixed(m('pm2', 'rps'))} (${fixed(pm2Ratio, 2)}× bare)` : na,
+      compare: `${fixed(ratio, 3)}×`, target: '≥ 0.98 × bare', result: Number.isFinite(ratio) ? (ratio >= 0.98 ? 'pass' : 'MISS') : 'n/a',
+    },
+    {
+      figure: 'hello world p99 latency',
+      superv: `${fixed(m('superv', 'p99'))} ms`, bare: `${fixed(m('cluster', 'p99'))} ms`, pm2: hasPm2 ? `${fixed(m('pm2', 'p99'))} ms` : na,
+      compare: `${fixed(median(pairedRatios(s.superv.p99, s.cluster.p99)), 2)}×`, target: '—', result: 'info',
+    },
+    {
+      figure: 'RSS of the master (after load)',
+      superv: mib(m('superv', 'masterKiB')), bare: mib(m('cluster', 'masterKiB')), pm2: hasPm2 ? `${mib(m('pm2', 'masterKiB'))} (daemon)` : na,
+      compare: `+${mib(m('superv', 'masterKiB') - m('cluster', 'masterKiB'))}`, target: '≤ 50 MiB',
+      result: m('superv', 'masterKiB') <= 50 * 1024 ? 'pass' : 'MISS',
+    },
+    {
+      figure: 'RSS per worker (after load)',
+      superv: mib(m('superv', 'workerKiB')), bare: mib(m('cluster', 'workerKiB')), pm2: hasPm2 ? mib(m('pm2', 'workerKiB')) : na,
+      compare: `+${mib(extra)}`, target: '≤ bare + 10 MiB', result: extra <= 10 * 1024 ? 'pass' : 'MISS',
+    },
+  ];
+}
+
+function details(s: Record<SystemName, Samples>): string[] {
+  const line = (sys: SystemName) => `${LABEL[sys]}: req/s ${s[sys].rps.map((x) => fixed(x)).join(', ')}; p99 ms ${s[sys].p99.join(', ')}; ` +
+    `master RSS ${s[sys].masterKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB; worker RSS ${s[sys].workerKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB`;
+  return ['**Hello world** (per round, rounds rotated):\n\n' + (['superv', 'cluster', 'pm2'] as const).filter((x) => s[x].rps.length > 0)
+    .map((x) => `- ${line(x)}`).join('\n')];
+}

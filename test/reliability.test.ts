@@ -1,0 +1,257 @@
+// Reliability and security, the fast cases (the long soak is `npm run soak`): chaos under load, frozen
+// workers, faults, fuzzed input, and what another local user can reach.
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import autocannon from 'autocannon';
+import { loadConfig } from '../src/config/load';
+import { SupervError } from '../src/errors';
+import type { Dump } from '../src/forensics/types';
+import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, tempDir } from './helpers';
+
+after(killAll);
+
+const APP = join(FIXTURES, 'app.js');
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+
+async function startApp(extra: string[], dir = tempDir(), runDir = tempDir('superv-run-'), app = APP) {
+  const port = await freePort();
+  const s = new Superv(['start', app, '--dump-dir', dir, '--heartbeat-interval', '200ms', ...extra],
+    { env: { PORT: String(port), SUPERV_RUN_DIR: runDir } });
+  await s.waitEvent('master-ready');
+  return { s, port, dir, runDir };
+}
+
+describe('chaos', () => {
+  test('kill -9 random workers every 300 ms under load: the master holds, the count is restored, no fork storm', async () => {
+    const { s, port } = await startApp(['-w', '2', '--min-uptime', '200ms']);
+    const connections = 10;
+    const load = autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: 6, timeout: 3 });
+    let kills = 0;
+    const chaosUntil = Date.now() + 4000;
+    while (Date.now() < chaosUntil) {
+      const pids = s.workerPids().filter(alive);
+      const victim = pids[Math.floor(Math.random() * pids.length)];
+      if (victim) { try { process.kill(victim, 'SIGKILL'); kills++; } catch { /* raced */ } }
+      await sleep(300);
+    }
+    const result = await load;
+    await s.waitFor(() => s.workerPids().filter(alive).length === 2 || undefined, 15000, 'count restored');
+    assert.ok(alive(s.pid), 'master alive');
+    assert.equal((await get(port, '/')).status, 200);
+    const spawns = s.events('worker-spawned').length;
+    assert.ok(spawns <= 2 + kills + 1, `${spawns} spawns for ${kills} kills: no fork storm`);
+    // Each kill can fail the requests on that worker's open connections, and no more.
+    assert.ok(result.errors + result.timeouts <= kills * connections, `${result.errors} errors, ${result.timeouts} timeouts, ${kills} kills`);
+    assert.ok(result.requests.total > 200, `load ran: ${result.requests.total}`);
+    await s.kill();
+  });
+
+  test('a worker frozen with SIGSTOP (its watchdog too) is still killed, with a dump from the master view', async () => {
+    const { s } = await startApp(['-w', '1', '--timeout', '2s', '--dump-timeout', '1s', '--slow', '0']);
+    const [pid] = s.workerPids();
+    process.kill(pid!, 'SIGSTOP');
+    const [exit] = await s.waitEvent('worker-exited', 1, 20000);
+    assert.equal(exit!.signal, 'SIGKILL');
+    const [written] = await s.waitEvent('dump-written', 1, 10000);
+    const d = JSON.parse(readFileSync(written!.file as string, 'utf8')) as Dump;
+    assert.equal(d.capture, undefined);
+    assert.match(d.captureError!, /did not answer within/);
+    assert.equal(d.master.proc.state, 'T', 'the master saw it stopped');
+    await s.waitEvent('worker-ready', 2, 15000);
+    await s.kill();
+  });
+});
+
+describe('faults', () => {
+  test('disk full: the dump fails with ENOSPC, the kill still happens, the master survives', { skip: !isRoot && 'needs root to mount a tmpfs' }, async () => {
+    const mnt = tempDir('superv-full-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+    try {
+      writeFileSync(join(mnt, 'filler'), Buffer.alloc(60 * 1024));
+      try { writeFileSync(join(mnt, 'filler2'), Buffer.alloc(64 * 1024)); } catch { /* now full */ }
+      const { s, port } = await startApp(['-w', '1', '--timeout', '2s', '--dump-timeout', '1s', '--slow', '0'], join(mnt, 'dumps'));
+      get(port, '/spin?ms=60000', { timeoutMs: 60000 }).catch(() => undefined);
+      const [failed] = await s.waitEvent('dump-failed', 1, 30000);
+      assert.match(String(failed!.err), /ENOSPC|no space/i);
+      await s.waitEvent('worker-exited', 1, 10000, (l) => l.endedBy === 'timeout');
+      await s.waitEvent('worker-ready', 2, 15000);
+      assert.ok(alive(s.pid));
+      await s.kill();
+    } finally {
+      spawnSync('umount', ['-l', mnt]);
+    }
+  });
+
+  test('an app that ignores SIGTERM and hangs a request is still stopped within graceful_timeout', async () => {
+    const { s, port } = await startApp(['-w', '1', '--graceful-timeout', '1s'], tempDir(), tempDir('superv-run-'), join(FIXTURES, 'ignore-term.js'));
+    get(port, '/hang', { timeoutMs: 20000 }).catch(() => undefined);
+    await sleep(300);
+    const t0 = Date.now();
+    s.signal('SIGTERM');
+    const { code } = await s.exited;
+    assert.equal(code, 0);
+    assert.ok(Date.now() - t0 < 8000);
+    for (const pid of s.allWorkerPids()) assert.ok(!alive(pid));
+  });
+
+  test('an app that exits 0 soon after start is replaced with backoff, not in a storm', async () => {
+    const port = await freePort();
+    const s = new Superv(['start', join(FIXTURES, 'crash-after.js'), '-w', '1', '--backoff-max', '1s', '--dump-dir', tempDir()],
+      { env: { PORT: String(port), CRASH_AFTER_MS: '50', EXIT_ZERO: '1' } });
+    await s.waitEvent('backoff', 3, 20000);
+    assert.ok(s.events('worker-exited').every((l) => l.code === 0));
+    assert.ok(s.events('worker-spawned').length <= 6);
+    assert.ok(alive(s.pid));
+    await s.kill();
+  });
+
+  test('EADDRINUSE in the workers halts the first start with the error', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const s = new Superv(['start', APP, '-w', '2', '--dump-dir', tempDir()], { env: { PORT: String(port) } });
+      const { code } = await s.exited;
+      assert.notEqual(code, 0);
+      assert.match(s.stderr, /EADDRINUSE/);
+      assert.match(s.stderr, /worker failed to boot/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test('a worker that cannot even start node (bad node flag) halts with node\'s own message', async () => {
+    const s = new Superv(['start', APP, '-w', '1', '--node-args', '--no-such-node-flag', '--dump-dir', tempDir()], { env: { PORT: String(await freePort()) } });
+    const { code } = await s.exited;
+    assert.notEqual(code, 0);
+    assert.match(s.stderr, /bad option: --no-such-node-flag/);
+    assert.equal(s.events('worker-spawned').length, 1);
+  });
+});
+
+describe('bad input', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['start'], /no app given/],
+    [['start', 'missing.js'], /app file not found: .*missing\.js/],
+    [['start', APP, '--workers', 'lots'], /workers from flag --workers: "lots"/],
+    [['start', APP, '--timout', '5'], /unknown setting flag --timout \(did you mean --timeout\?\)/],
+    [['start', APP, '--max-memory', '5 bananas'], /max_memory .*expected a size/],
+    [['start', APP, '--metrics-port', '70000'], /metrics_port .*between 0 and 65535/],
+    [['start', APP, '--timeout', '1s', '--heartbeat-interval', '800ms'], /at least twice heartbeat_interval/],
+    [['start', APP, '--env', 'NOEQUALS'], /env: "NOEQUALS": expected KEY=VALUE/],
+    [['frobnicate'], /unknown command "frobnicate"/],
+  ];
+  for (const [args, expect] of cases) {
+    test(`superv ${args.join(' ').replace(APP, 'app.js')}`, async () => {
+      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, SUPERV_RUN_DIR: tempDir('superv-run-') } });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, expect);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace for a user error');
+    });
+  }
+
+  test('fuzz the YAML loader: only clear SupervErrors, never a crash', () => {
+    const dir = tempDir();
+    const file = join(dir, 'fuzz.yaml');
+    const seeds = [readFileSync(join(__dirname, '..', '..', 'config', 'superv.yaml'), 'utf8'), 'app: a.js\nworkers: 2\n', 'env:\n  A: 1\n'];
+    const alphabet = ': -[]{}#&*!|>\'"%@`\n\t,0123456789abcdefghijklmnop_.~\\';
+    const until = Date.now() + 3000;
+    let n = 0;
+    while (Date.now() < until) {
+      let text = seeds[n % seeds.length]!;
+      for (let k = 0; k < 1 + (n % 8); k++) {
+        const at = Math.floor(Math.random() * (text.length + 1));
+        const junk = Math.random() < 0.2 ? randomBytes(4).toString('latin1') : alphabet[Math.floor(Math.random() * alphabet.length)]!;
+        text = text.slice(0, at) + junk + text.slice(at + (Math.random() < 0.5 ? 1 : 0));
+      }
+      writeFileSync(file, text);
+      try {
+        loadConfig(['--config', file], {}, dir);
+      } catch (err) {
+        assert.ok(err instanceof SupervError, `input ${JSON.stringify(text.slice(0, 200))} threw ${(err as Error).stack}`);
+        assert.ok(err.message.length > 0);
+      }
+      n++;
+    }
+    assert.ok(n > 100, `${n} inputs`);
+  });
+
+  test('fuzz the control socket: garbage, oversized and half messages get error replies; the master never falls', async () => {
+    const { s, runDir } = await startApp(['-w', '1']);
+    const sock = join(runDir, 'app.sock');
+    const send = (payload: Buffer | string, endAfter = true) => new Promise<string>((resolve) => {
+      const c = connect(sock);
+      let got = '';
+      c.on('data', (d) => { got += d.toString(); });
+      c.on('error', () => resolve(got));
+      c.on('close', () => resolve(got));
+      c.on('connect', () => { c.write(payload); if (endAfter) setTimeout(() => c.end(), 100); });
+      setTimeout(() => c.destroy(), 1500);
+    });
+    assert.match(await send('hello\n'), /"ok":false,"error":"the request is not JSON"/);
+    assert.match(await send('{"cmd":"rm -rf"}\n'), /unknown command \\"rm -rf\\"/);
+    assert.match(await send('[1,2]\n'), /must be a JSON object/);
+    assert.match(await send('{"cmd":"scale","to":"many"}\n'), /scale needs `to`/);
+    assert.match(await send('{"cmd":"dump","worker":-1}\n'), /worker id/);
+    assert.match(await send('x'.repeat(100 * 1024) + '\n'), /longer than 65536 bytes/);
+    assert.equal(await send('{"cmd":"sta', true), '', 'half a message: no reply, no crash');
+    const until = Date.now() + 3000;
+    while (Date.now() < until) await send(Buffer.concat([randomBytes(1 + Math.floor(Math.random() * 300)), Buffer.from('\n')]));
+    assert.ok(alive(s.pid));
+    const st = await run(process.execPath, [CLI, 'status', 'app', '--json'], { env: { ...process.env, SUPERV_RUN_DIR: runDir } });
+    assert.equal((JSON.parse(st.stdout) as { workers: unknown[] }).workers.length, 1);
+    await s.kill();
+  });
+});
+
+describe('another local user', { skip: !isRoot && 'needs root to create a throwaway user' }, () => {
+  test('cannot use the control socket or read dumps', async () => {
+    const user = `sv${process.pid % 100000}`;
+    spawnSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user]);
+    try {
+      const base = tempDir();
+      // The throwaway user must be able to reach the paths, so that only superv's own modes stop it.
+      execFileSync('chmod', ['0755', base]);
+      const dir = join(base, 'dumps');
+      const runDir = join(base, 'run');
+      mkdirSync(runDir, { mode: 0o700 });
+      const { s } = await startApp(['-w', '1'], dir, runDir);
+      const [pid] = s.workerPids();
+      process.kill(pid!, 'SIGUSR2');
+      const [written] = await s.waitEvent('dump-written', 1, 10000);
+      const as = (code: string) => spawnSync('setpriv', ['--reuid', user, '--regid', user, '--clear-groups', process.execPath, '-e', code], { encoding: 'utf8' });
+      const sockTry = as(`require('net').connect(${JSON.stringify(join(runDir, 'app.sock'))}).on('error', e => { console.log(e.code); }).on('connect', () => { console.log('CONNECTED'); process.exit(0); })`);
+      assert.match(sockTry.stdout, /EACCES/, sockTry.stdout + sockTry.stderr);
+      const readTry = as(`try { require('fs').readFileSync(${JSON.stringify(written!.file)}); console.log('READ') } catch (e) { console.log(e.code) }`);
+      assert.match(readTry.stdout, /EACCES/);
+      const listTry = as(`try { console.log(require('fs').readdirSync(${JSON.stringify(dir)}).length) } catch (e) { console.log(e.code) }`);
+      assert.match(listTry.stdout, /EACCES/);
+      await s.kill();
+    } finally {
+      spawnSync('userdel', [user]);
+    }
+  });
+});
+
+test('dump files never appear half-written, and no temp file is left', async () => {
+  const { s, dir } = await startApp(['-w', '1']);
+  const [pid] = s.workerPids();
+  // One at a time: signals sent together may merge into one.
+  for (let i = 1; i <= 3; i++) {
+    process.kill(pid!, 'SIGUSR2');
+    await s.waitEvent('dump-written', i, 15000);
+  }
+  const files = readdirSync(dir);
+  assert.equal(files.filter((f) => f.endsWith('.json')).length, 3);
+  assert.ok(files.every((f) => !f.endsWith('.tmp')));
+  for (const f of files) JSON.parse(readFileSync(join(dir, f), 'utf8'));
+  assert.ok(existsSync(dir));
+  await s.kill();
+});
