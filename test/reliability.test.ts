@@ -255,3 +255,28 @@ test('dump files never appear half-written, and no temp file is left', async () 
   assert.ok(existsSync(dir));
   await s.kill();
 });
+
+test('as PID 1 in a new PID namespace (a container) superv drains on SIGTERM', { skip: !isRoot && 'needs root for unshare' }, async () => {
+  const port = await freePort();
+  const { spawn } = await import('node:child_process');
+  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, CLI, 'start', APP, '-w', '1',
+    '--log-format', 'json', '--dump-dir', tempDir()], { env: { ...process.env, PORT: String(port), SUPERV_RUN_DIR: tempDir('superv-run-') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  try {
+    const deadline = Date.now() + 15000;
+    while (!out.includes('"event":"master-ready"') && Date.now() < deadline) await sleep(100);
+    assert.match(out, /"pid":1,.*"event":"master-ready"/, 'the master is PID 1 in its namespace');
+    assert.match(out, /"event":"pid1"/, 'it says what PID 1 on Node 20 cannot do');
+    const master = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    const inflight = get(port, '/wait?ms=1000');
+    await sleep(300);
+    process.kill(master, 'SIGTERM');
+    assert.equal((await inflight).body, 'waited');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 0);
+    assert.match(out, /"event":"master-exit","code":0/);
+  } finally {
+    try { child.kill('SIGKILL'); } catch { /* gone */ }
+  }
+});

@@ -166,3 +166,20 @@ test('log lines are JSON with the lifecycle events', async () => {
   }
   assert.ok(s.lines.every((l) => l.supervisor === 'billing'));
 });
+
+test('pretty logs on request, and worker output passes through unchanged', async () => {
+  const port = await freePort();
+  const s = new Superv(['start', join(FIXTURES, 'app.mjs'), '-w', '1', '--log-format', 'pretty', '--dump-dir', tempDir()],
+    { env: { PORT: String(port), SUPERV_LOG_FORMAT: 'pretty' } });
+  await s.waitFor(() => /all 1 worker\(s\) ready/.test(s.stdout) || undefined, 15000, 'pretty ready line');
+  assert.equal(s.lines.length, 0, 'no JSON lines in pretty mode');
+  assert.match(s.stdout, /INFO.*worker 1 \(pid \d+\) listening on port/);
+  await s.kill();
+
+  const p2 = await freePort();
+  const echo = new Superv(['start', join(FIXTURES, 'echo-output.js'), '-w', '1', '--dump-dir', tempDir()], { env: { PORT: String(p2) } });
+  await echo.waitEvent('master-ready');
+  await echo.waitFor(() => echo.stdout.includes('fixture stdout line ünïcode\n') && echo.stderr.includes('fixture stderr line\n') || undefined,
+    10000, 'worker output');
+  await echo.kill();
+});

@@ -130,11 +130,12 @@ export function onCleanup(fn: Cleanup): () => void {
 }
 
 export function killOwned(): void {
-  for (const fn of cleanups) { try { fn(); } catch { /* best effort */ } }
-  cleanups.clear();
   for (const pid of owned) {
     for (const c of childrenOf(pid)) signal(c, 'SIGKILL');
     signal(pid, 'SIGKILL');
   }
   owned.clear();
+  // Newest first: a daemon registered after the scratch dir is killed (reading its pid file) before the dir goes.
+  for (const fn of [...cleanups].reverse()) { try { fn(); } catch { /* best effort */ } }
+  cleanups.clear();
 }

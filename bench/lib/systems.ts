@@ -5,7 +5,7 @@
 // Every process is registered for cleanup by pid.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LogTail } from './log-tail';
@@ -131,6 +131,7 @@ export class Pm2Home {
   private readonly removeCleanup: () => void;
 
   constructor() {
+    mkdirSync(this.home, { recursive: true, mode: 0o700 });
     // If the bench dies, the daemon must not outlive it; its pid file names exactly our daemon.
     this.removeCleanup = onCleanup(() => {
       const pid = this.daemonPid();

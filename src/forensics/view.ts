@@ -61,7 +61,7 @@ export interface TextOptions {
   allLocals?: boolean;
 }
 
-const section = (s: Style, title: string) => `\n${s.bold(s.cyan(title))}\n`;
+const section = (s: Style, title: string) => `\n${s.bold(s.cyan(title))}`;
 
 function requestLines(r: RequestInfo, s: Style): string[] {
   const out = [`  ${s.bold(`${clean(r.method, 10)} ${clean(r.url, 500)}`)}`];
@@ -71,11 +71,11 @@ function requestLines(r: RequestInfo, s: Style): string[] {
   return out;
 }
 
-function frameLine(f: Frame, app: string, s: Style, mark: boolean): string {
+function frameCells(f: Frame, app: string, s: Style, mark: boolean): string[] {
   const where = clean(frameWhere(f, app), 160);
   const fn = clean(f.function || '(anonymous)', 80);
-  if (f.app) return `  ${mark ? s.red('▶') : s.magenta('•')} ${s.bold(fn)}  ${where}`;
-  return isInternal(f) ? s.dim(`    ${fn}  ${where}`) : `    ${fn}  ${s.dim(where)}`;
+  if (f.app) return [mark ? s.red('▶') : s.magenta('•'), s.bold(fn), where];
+  return isInternal(f) ? ['', s.dim(fn), s.dim(where)] : ['', fn, s.dim(where)];
 }
 
 function localsLines(f: Frame, s: Style): string[] {
@@ -83,7 +83,7 @@ function localsLines(f: Frame, s: Style): string[] {
   if (entries.length === 0) return [s.dim('    (no locals)')];
   const rows = entries.map(([name, v]) => {
     const props = v.props ? ' ' + s.dim(`{ ${Object.entries(v.props).map(([k, p]) => `${clean(k, 40)}: ${clean(p, 60)}`).join(', ')} }`) : '';
-    return ['   ', clean(name, 40), s.dim(clean(v.type, 20)), clean(v.value, 160) + props];
+    return ['', clean(name, 40), s.dim(clean(v.type, 20)), clean(v.value, 160) + props];
   });
   return columns(rows).trimEnd().split('\n');
 }
@@ -93,7 +93,7 @@ function stateLines(blocks: StateBlock[], s: Style): string[] {
   for (const b of blocks) {
     out.push(`  ${s.bold(clean(b.title, 80))}`);
     if (b.kind === 'fields') {
-      out.push(...columns(b.fields.map(([k, v]) => ['   ', clean(k, 40), clean(v, 300)])).trimEnd().split('\n'));
+      out.push(...columns(b.fields.map(([k, v]) => ['', clean(k, 40), clean(v, 300)])).trimEnd().split('\n'));
     } else {
       // One line per row: a terminal is too narrow for a SQL column; the lead columns (age, SQL) come first.
       for (const r of b.rows) {
@@ -137,7 +137,7 @@ export function renderDumpText(d: LoadedDump, o: TextOptions): string {
   const stack = x.capture?.stack ?? [];
   if (stack.length) {
     out.push(section(s, `Stack (${stack.length} frames; app frames marked)`));
-    stack.forEach((f) => out.push(frameLine(f, app, s, f === top)));
+    out.push(...columns(stack.map((f) => ['', ...frameCells(f, app, s, f === top)])).trimEnd().split('\n'));
     const withLocals = stack.filter((f) => f.locals && (o.allLocals || !isInternal(f)));
     for (const f of withLocals) {
       out.push(section(s, `Locals of ${clean(f.function || '(anonymous)', 80)} (${clean(frameWhere(f, app), 120)})`), ...localsLines(f, s));
@@ -152,13 +152,13 @@ export function renderDumpText(d: LoadedDump, o: TextOptions): string {
   const inflight = x.capture?.inflight ?? [];
   if (inflight.length) {
     out.push(section(s, `In flight (${inflight.length}${x.capture?.inflightOverflow ? ` + ${x.capture.inflightOverflow} not listed` : ''})`));
-    out.push(...columns(inflight.map((r) => ['   ', `#${r.id}`, duration(r.ageMs), clean(r.method, 10), clean(r.url, 200)]), new Set([2])).trimEnd().split('\n'));
+    out.push(...columns(inflight.map((r) => ['', `#${r.id}`, duration(r.ageMs), clean(r.method, 10), clean(r.url, 200)]), new Set([2])).trimEnd().split('\n'));
   }
 
   const mem = memoryFacts(x.capture);
-  if (mem.length) out.push(section(s, 'Memory'), ...columns(mem.map(([k, v]) => ['   ', k, clean(v, 200)])).trimEnd().split('\n'));
+  if (mem.length) out.push(section(s, 'Memory'), ...columns(mem.map(([k, v]) => ['', k, clean(v, 200)])).trimEnd().split('\n'));
   const proc = procFacts(x.master);
-  if (proc.length) out.push(section(s, 'Master view (/proc)'), ...columns(proc.map(([k, v]) => ['   ', k, clean(v, 300)])).trimEnd().split('\n'));
+  if (proc.length) out.push(section(s, 'Master view (/proc)'), ...columns(proc.map(([k, v]) => ['', k, clean(v, 300)])).trimEnd().split('\n'));
 
   out.push('', s.dim(`file ${clean(d.path, 300)}`));
   return out.join('\n') + '\n';

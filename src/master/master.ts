@@ -42,6 +42,11 @@ export async function runMaster(config: Config, log: Logger, reread: () => Confi
       }
     }
     log.info({ event: 'control-listening', socket: control.socket }, `control socket ${control.socket}`);
+    if (process.pid === 1) {
+      // Node 20 has no waitpid(-1) and no execve, so a JS PID 1 cannot reap the orphans it adopts.
+      log.warn({ event: 'pid1' }, 'superv is PID 1: it drains on SIGTERM, but orphaned grandchildren of the app are not reaped ' +
+        'on Node 20; run it under an init (docker run --init, tini, or Kubernetes shareProcessNamespace)');
+    }
     return await arbiter.run();
   } finally {
     metrics?.close();

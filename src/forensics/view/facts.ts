@@ -248,7 +248,11 @@ export function procFacts(m: MasterView): Array<[string, string]> {
     const q = t.rxQueue || t.txQueue ? ` (rx ${t.rxQueue}, tx ${t.txQueue} queued)` : '';
     out.push(['tcp', `${t.local} ⇄ ${t.remote} ${t.state}${q}`]);
   }
-  if (m.lastHeartbeat) out.push(['last heartbeat', `${duration(m.lastHeartbeat.ageMs)} before the dump, ${m.lastHeartbeat.inflight} request(s) in flight`]);
+    if (m.lastHeartbeat) {
+    // Negative when a heartbeat landed while the dump was being taken (the loop was free).
+    const age = m.lastHeartbeat.ageMs;
+    out.push(['last heartbeat', `${age >= 0 ? `${duration(age)} before the dump` : 'during the dump'}, ${m.lastHeartbeat.inflight} request(s) in flight`]);
+  }
   if (p.error) out.push(['error', p.error]);
   return out;
 }

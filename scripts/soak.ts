@@ -1,0 +1,91 @@
+// `npm run soak`: about 10 minutes of load on an app that leaks memory and sometimes blocks, with
+// max_memory, max_requests and timeout on. Passes when the master's RSS and open fds stay flat, every
+// stuck worker was dumped and replaced, and the dump dir stayed under dump_keep. Prints the figures.
+//   npm run soak -- --minutes 2     a shorter run
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+
+const ROOT = join(__dirname, '..', '..');
+const minutesArg = process.argv.indexOf('--minutes');
+const MINUTES = minutesArg > 0 ? Number(process.argv[minutesArg + 1]) : 10;
+const KEEP = 20;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function fds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+async function main(): Promise<void> {
+  const port = await freePort();
+  const dumps = mkdtempSync(join(tmpdir(), 'superv-soak-'));
+  const master = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli.js'), 'start', join(ROOT, 'test', 'fixtures', 'soak-app.js'),
+    '-w', '2', '--timeout', '2s', '--dump-timeout', '2s', '--slow', '1s', '--max-memory', '256M', '--max-requests', '4000',
+    '--max-requests-jitter', '500', '--dump-keep', String(KEEP), '--dump-dir', dumps, '--log-format', 'json', '--heartbeat-interval', '500ms'],
+  { env: { ...process.env, PORT: String(port), SUPERV_RUN_DIR: mkdtempSync(join(tmpdir(), 'superv-soak-run-')) }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const events = new Map<string, number>();
+  let buf = '';
+  master.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const m = /"event":"([a-z-]+)"/.exec(buf.slice(0, nl));
+      if (m) events.set(m[1]!, (events.get(m[1]!) ?? 0) + 1);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  const stop = () => { try { process.kill(-master.pid!, 'SIGKILL'); } catch { /* gone */ } };
+  process.on('exit', stop);
+  while ((events.get('master-ready') ?? 0) === 0) await new Promise((r) => setTimeout(r, 100));
+
+  const samples: Array<{ t: number; rss: number; fds: number; dumps: number }> = [];
+  const sample = () => samples.push({ t: Math.round(process.uptime()), rss: rssMiB(master.pid!), fds: fds(master.pid!), dumps: readdirSync(dumps).length });
+  const timer = setInterval(sample, 15_000);
+  const load = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 8, duration: MINUTES * 60, timeout: 10 });
+  clearInterval(timer);
+  sample();
+  stop();
+
+  const warm = samples[Math.min(2, samples.length - 1)]!;
+  const last = samples[samples.length - 1]!;
+  const maxDumps = Math.max(...samples.map((s) => s.dumps));
+  const stuck = events.get('worker-stuck') ?? 0;
+  const lines = [
+    `soak: ${MINUTES} min, ${load.requests.total} requests, ${load.errors} errors, ${load.timeouts} timeouts, ${load.non2xx} non-2xx`,
+    `master RSS ${warm.rss.toFixed(1)} → ${last.rss.toFixed(1)} MiB, open fds ${warm.fds} → ${last.fds}`,
+    `workers stuck ${stuck}, killed ${events.get('worker-killed') ?? 0}, dumps written ${events.get('dump-written') ?? 0}, ` +
+      `recycled for memory ${events.get('memory-limit') ?? 0}, drains ${events.get('worker-drain') ?? 0}; dump dir peak ${maxDumps} files (keep ${KEEP})`,
+    'samples (s, RSS MiB, fds, dump files): ' + samples.map((s) => `${s.t}:${s.rss.toFixed(0)}/${s.fds}/${s.dumps}`).join(' '),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  const failures: string[] = [];
+  if (last.rss - warm.rss > 25) failures.push(`master RSS grew ${(last.rss - warm.rss).toFixed(1)} MiB`);
+  if (last.fds - warm.fds > 10) failures.push(`master fds grew by ${last.fds - warm.fds}`);
+  if (maxDumps > KEEP) failures.push(`dump dir reached ${maxDumps} > ${KEEP}`);
+  if (stuck > 0 && (events.get('worker-killed') ?? 0) < stuck) failures.push('a stuck worker was not killed');
+  if (stuck === 0) failures.push('no worker got stuck: the soak did not exercise the kill path');
+  if (failures.length) {
+    process.stdout.write(`SOAK FAILED: ${failures.join('; ')}\n`);
+    process.exit(1);
+  }
+  process.stdout.write('soak passed\n');
+  process.exit(0);
+}
+
+void main();
