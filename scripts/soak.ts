@@ -4,7 +4,7 @@
 //   npm run soak -- --minutes 2     a shorter run
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,12 @@ async function main(): Promise<void> {
   const load = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 8, duration: MINUTES * 60, timeout: 10 });
   clearInterval(timer);
   sample();
+  const fdKinds = new Map<string, number>();
+  for (const fd of readdirSync(`/proc/${master.pid}/fd`)) {
+    let target = '?';
+    try { target = readlinkSync(`/proc/${master.pid}/fd/${fd}`).replace(/\d+/g, 'N'); } catch { /* closed meanwhile */ }
+    fdKinds.set(target, (fdKinds.get(target) ?? 0) + 1);
+  }
   stop();
 
   const warm = samples[Math.min(2, samples.length - 1)]!;
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
     `master RSS ${warm.rss.toFixed(1)} → ${last.rss.toFixed(1)} MiB, open fds ${warm.fds} → ${last.fds}`,
     `workers stuck ${stuck}, killed ${events.get('worker-killed') ?? 0}, dumps written ${events.get('dump-written') ?? 0}, ` +
       `recycled for memory ${events.get('memory-limit') ?? 0}, drains ${events.get('worker-drain') ?? 0}; dump dir peak ${maxDumps} files (keep ${KEEP})`,
+    'master fds by kind at the end: ' + [...fdKinds].map(([k, n]) => `${n}× ${k}`).join(', '),
     'samples (s, RSS MiB, fds, dump files): ' + samples.map((s) => `${s.t}:${s.rss.toFixed(0)}/${s.fds}/${s.dumps}`).join(' '),
   ];
   process.stdout.write(lines.join('\n') + '\n');

@@ -9,6 +9,8 @@ import { loadConfig } from './config/load';
 import { SupervError } from './errors';
 import { runMaster } from './master/master';
 import { runControlCommand } from './commands/control';
+import { runDumps } from './commands/dumps';
+import { runReport } from './commands/report';
 import { DAEMON_CHILD_ENV, daemonize } from './commands/daemon';
 import { createLogger } from './master/logger';
 
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
     case 'stop':
     case 'dump':
       return runControlCommand(cmd, rest);
+    case 'dumps': return runDumps(rest);
+    case 'report': return runReport(rest);
     case undefined:
     case 'help':
     case '--help':

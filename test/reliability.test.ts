@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -279,4 +279,23 @@ test('as PID 1 in a new PID namespace (a container) superv drains on SIGTERM', {
   } finally {
     try { child.kill('SIGKILL'); } catch { /* gone */ }
   }
+});
+
+test('a connection handed to a worker that then gets killed is closed, not leaked in the master', async () => {
+  const { s, port } = await startApp(['-w', '1', '--timeout', '1s', '--dump-timeout', '500ms', '--slow', '0']);
+  const sockets = () => readdirSync(`/proc/${s.pid}/fd`).filter((fd) => {
+    try { return /^socket:/.test(readlinkSync(`/proc/${s.pid}/fd/${fd}`)); } catch { return false; }
+  }).length;
+  const before = sockets();
+  get(port, '/spin?ms=60000', { timeoutMs: 60000 }).catch(() => undefined);
+  await sleep(300);
+  // Round robin hands the stuck worker one more connection, which it will never acknowledge.
+  const t0 = Date.now();
+  const second = await get(port, '/', { timeoutMs: 30000 }).then(() => 'answered', (e: Error) => e.message);
+  assert.ok(Date.now() - t0 < 15000, `the second client waited ${Date.now() - t0} ms`);
+  assert.notEqual(second, 'GET / timed out', 'the client was not left hanging');
+  await s.waitEvent('worker-ready', 2, 15000);
+  await sleep(500);
+  assert.ok(sockets() <= before + 1, `master sockets ${before} → ${sockets()}`);
+  await s.kill();
 });

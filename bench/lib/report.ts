@@ -62,13 +62,10 @@ export function renderGenerated(info: RunInfo, results: readonly FigureResult[])
   const rows = results.flatMap((r) => r.rows);
   const notes = results.flatMap((r) => r.notes);
   const details = results.flatMap((r) => r.details);
-  return [
-    `_${machineLine(info)}_`,
-    '',
-    renderTable(rows),
-    notes.length ? '### Notes\n\n' + notes.map((n) => `- ${n}`).join('\n') + '\n' : '',
-    details.length ? '### Rounds\n\n' + details.join('\n\n') + '\n' : '',
-  ].filter((s) => s !== '').join('\n');
+  const parts = [`_${machineLine(info)}_`, renderTable(rows)];
+  if (notes.length) parts.push('### Notes\n\n' + notes.map((n) => `- ${n}`).join('\n'));
+  if (details.length) parts.push('### Rounds\n\n' + details.join('\n\n'));
+  return parts.map((p) => p.trim()).join('\n\n') + '\n';
 }
 
 /** Replaces what is between the markers; creates the file with a default intro if it does not exist. */

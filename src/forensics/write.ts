@@ -80,7 +80,19 @@ export async function pruneDumps(dir: string, keep: number): Promise<string[]> {
  * Writes `dump` into `dir` and keeps at most `keep` dumps there (at least 1: never the one just written).
  * Resolves with the dump's path; rejects with an Error naming the path when the dump could not be written.
  */
-export async function writeDump(dir: string, dump: Dump, keep: number): Promise<string> {
+/** Writes into one dir run one after another, so `keep` holds even when dumps arrive together. */
+const queues = new Map<string, Promise<unknown>>();
+
+export function writeDump(dir: string, dump: Dump, keep: number): Promise<string> {
+  const prev = queues.get(dir) ?? Promise.resolve();
+  const next = prev.then(() => writeOne(dir, dump, keep), () => writeOne(dir, dump, keep));
+  const tail = next.catch(() => undefined);
+  queues.set(dir, tail);
+  void tail.then(() => { if (queues.get(dir) === tail) queues.delete(dir); });
+  return next;
+}
+
+async function writeOne(dir: string, dump: Dump, keep: number): Promise<string> {
   const name = dumpFileName(dump);
   const final = join(dir, name);
   const temp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
@@ -95,6 +107,8 @@ export async function writeDump(dir: string, dump: Dump, keep: number): Promise<
     } finally {
       await fh.close();
     }
+    // Make room first, so the directory never holds more than `keep` dumps, not even for a moment.
+    await pruneDumps(dir, keep - 1).catch(() => undefined);
     await fs.rename(temp, final);
     created = false;
     await syncDir(dir);

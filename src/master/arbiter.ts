@@ -13,7 +13,7 @@ import { Duplex } from 'node:stream';
 import { SupervError } from '../errors';
 import type { Config } from '../config/settings';
 import { formatDuration } from '../config/units';
-import type { Capture, DumpReason } from '../forensics/types';
+import type { Capture, Dump, DumpReason } from '../forensics/types';
 import { EXIT, IPC_CMD, isWorkerMessage, type MasterToWorker, type WorkerToMaster } from '../protocol';
 import { dumpWorker, type DumpContext, type DumpRequest } from './dump';
 import type { Logger } from './logger';
@@ -22,6 +22,7 @@ import { WatchdogChannel } from './watchdog-channel';
 import { WorkerHandle } from './worker-handle';
 import { workerBootstrapPath, workerOptionsEnv } from './spawn';
 import { runHook } from './hooks';
+import { guardHandoffs } from './handoff-guard';
 import type { Metrics } from './metrics';
 import type { Heartbeat } from '../protocol';
 import type { ControlRequest } from '../control/protocol';
@@ -49,6 +50,8 @@ export class Arbiter {
   restarts = 0;
   /** Others that want every heartbeat (route stats, metrics). */
   readonly heartbeatListeners: Array<(h: WorkerHandle, hb: Heartbeat) => void> = [];
+  /** Others that want every dump written (route stats count slow and killed requests per route). */
+  readonly dumpListeners: Array<(file: string, dump: Dump) => void> = [];
   metrics: Metrics | undefined;
 
   constructor(public config: Config, private readonly log: Logger) {
@@ -64,6 +67,7 @@ export class Arbiter {
       name: c.name, app: c.app, dumpDir: c.dumpDir, dumpKeep: c.dumpKeep, dumpTimeout: c.dumpTimeout, log: this.log,
       onWritten: (file, dump) => {
         this.metrics?.dumped(dump.reason);
+        for (const l of this.dumpListeners) l(file, dump);
         runHook('on_dump', this.config.onDump, file, { SUPERV_DUMP_FILE: file, SUPERV_DUMP_REASON: dump.reason }, this.config.hookTimeout, this.log);
       },
     };
@@ -186,6 +190,7 @@ export class Arbiter {
 
   private spawn(firstStart: boolean): WorkerHandle {
     const worker = cluster.fork(workerOptionsEnv(this.config, process.pid));
+    guardHandoffs(worker);
     const id = worker.id;
     const pipe = (worker.process.stdio as ReadonlyArray<Readable | null>)[4];
     const channel = pipe instanceof Duplex

@@ -9,6 +9,10 @@ import { ControlServer } from '../control/server';
 import { Arbiter } from './arbiter';
 import type { Logger } from './logger';
 import { Metrics } from './metrics';
+import { RouteStatsStore, routeStatsFile } from './route-stats';
+
+/** How often the master writes its per-route latency to disk (and once more at exit). */
+const ROUTE_STATS_FLUSH_MS = 10_000;
 
 export function runDirOf(config: Config): string {
   return config.runDir || resolve(defaultRunDir());
@@ -19,6 +23,14 @@ export async function runMaster(config: Config, log: Logger, reread: () => Confi
   const arbiter = new Arbiter(config, log);
   arbiter.reread = reread;
   await control.listen((req) => arbiter.control(req));
+  // Per-route latency for `superv report`, kept next to the dumps so it survives restarts.
+  const routeStats = new RouteStatsStore(routeStatsFile(config.dumpDir, config.name), {
+    name: config.name,
+    onError: (err) => log.warn({ event: 'route-stats-failed', err: err.message }, err.message),
+  });
+  arbiter.heartbeatListeners.push((_h, hb) => routeStats.add(hb.routes));
+  arbiter.dumpListeners.push((_file, dump) => routeStats.noteDump(dump));
+  const routeStatsTimer = setInterval(() => void routeStats.flush(), ROUTE_STATS_FLUSH_MS).unref();
   let metrics: Metrics | undefined;
   try {
     if (config.metricsPort > 0) {
@@ -49,6 +61,8 @@ export async function runMaster(config: Config, log: Logger, reread: () => Confi
     }
     return await arbiter.run();
   } finally {
+    clearInterval(routeStatsTimer);
+    await routeStats.flush();
     metrics?.close();
     control.close();
   }

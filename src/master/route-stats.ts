@@ -175,7 +175,7 @@ export class RouteStatsStore {
     const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
     let days = this.routes.get(route);
     if (!days) {
-      while (this.routes.size >= this.maxRoutes) this.evict(route);
+      while (this.routes.size >= this.maxRoutes && this.evict()) { /* until there is room */ }
       days = this.routes.get(route);
       if (!days) this.routes.set(route, (days = []));
     }
@@ -184,8 +184,11 @@ export class RouteStatsStore {
     return d;
   }
 
-  /** Folds the route that consumed the least time into `(other)`, keeping its counts in the totals. */
-  private evict(incoming: string): void {
+  /**
+   * Folds the route that consumed the least time into `(other)`: its counts stay in the totals, and a crawler
+   * that invents routes only ever displaces other rarely-hit routes, never the ones that matter.
+   */
+  private evict(): boolean {
     let victim: string | undefined;
     let least = Infinity;
     for (const [route, days] of this.routes) {
@@ -193,7 +196,7 @@ export class RouteStatsStore {
       const ms = days.reduce((a, d) => a + d.sumMs, 0);
       if (ms < least) { least = ms; victim = route; }
     }
-    if (victim === undefined) return;
+    if (victim === undefined) return false;
     const gone = this.routes.get(victim)!;
     this.routes.delete(victim);
     let other = this.routes.get(OTHER);
@@ -202,19 +205,17 @@ export class RouteStatsStore {
       const into = other.find((x) => x.day === d.day);
       if (into) merge(into, d); else other.push({ ...d, hist: [...d.hist] });
     }
-    // The incoming route is `(other)` itself: it exists now.
-    if (incoming === OTHER) return;
+    return true;
   }
 
   private hour(now: number): HourTotals {
     const start = Math.floor(now / HOUR_MS) * HOUR_MS;
-    let h = this.hours[this.hours.length - 1];
-    if (h?.hour !== start) {
-      h = this.hours.find((x) => x.hour === start);
-      if (!h) {
-        this.hours.push((h = { hour: start, count: 0, sumMs: 0, slow: 0, killed: 0 }));
-        this.hours.sort((a, b) => a.hour - b.hour);
-      }
+    const last = this.hours[this.hours.length - 1];
+    if (last && last.hour === start) return last;
+    let h = this.hours.find((x) => x.hour === start);
+    if (!h) {
+      this.hours.push((h = { hour: start, count: 0, sumMs: 0, slow: 0, killed: 0 }));
+      this.hours.sort((a, b) => a.hour - b.hour);
     }
     return h;
   }
@@ -243,7 +244,9 @@ export class RouteStatsStore {
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.report(new Error(`cannot read route stats ${this.file}: ${(e as Error).message}`));
+      // No file yet (or no dir yet): a first start. Writing will say if the dir is unusable.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.report(new Error(`cannot read route stats ${this.file}: ${(e as Error).message}`));
       return;
     }
     try {
@@ -308,13 +311,16 @@ function toData(files: StatsFile[], paths: string[], problems: string[]): RouteS
   const byHour = new Map<number, HourTotals>();
   let from = Infinity;
   let to = -Infinity;
+  let updated = -Infinity;
+  // Hours say when the data starts to the hour; a day bucket only to the day (its midnight would mislead).
+  let dayFrom = Infinity;
   for (const f of files) {
     for (const r of f.routes) {
       let t = byRoute.get(r.route);
       if (!t) byRoute.set(r.route, (t = fresh()));
       for (const d of r.days) {
         merge(t, d);
-        from = Math.min(from, d.day);
+        dayFrom = Math.min(dayFrom, d.day);
         to = Math.max(to, d.day + DAY_MS);
       }
     }
@@ -325,9 +331,12 @@ function toData(files: StatsFile[], paths: string[], problems: string[]): RouteS
       from = Math.min(from, h.hour);
       to = Math.max(to, h.hour + HOUR_MS);
     }
+    // The window ends when the file was last written, not at the end of its last day.
     const u = Date.parse(f.updatedAt);
-    if (Number.isFinite(u)) to = Number.isFinite(to) ? Math.min(Math.max(to, from), u) : u;
+    if (Number.isFinite(u)) updated = Math.max(updated, u);
   }
+  if (Number.isFinite(updated)) to = updated;
+  if (!Number.isFinite(from)) from = dayFrom;
   const routes: RouteTotals[] = [...byRoute].map(([route, t]) => ({ route, ...t }));
   return {
     files: paths, routes, hours: [...byHour.values()].sort((a, b) => a.hour - b.hour),

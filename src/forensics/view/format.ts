@@ -50,7 +50,6 @@ export function localTime(t: string | number): string {
 
 /** Pads to a width counted in characters, ignoring ANSI color codes. */
 export function padEndVisible(s: string, width: number): string {
-  // eslint-disable-next-line no-control-regex
   const visible = s.replace(/\x1b\[[0-9;]*m/g, '').length;
   return visible >= width ? s : s + ' '.repeat(width - visible);
 }
@@ -58,7 +57,6 @@ export function padEndVisible(s: string, width: number): string {
 /** Rows of cells as aligned columns (two spaces apart), trailing blanks trimmed. */
 export function columns(rows: string[][], rightAligned: ReadonlySet<number> = new Set()): string {
   if (rows.length === 0) return '';
-  // eslint-disable-next-line no-control-regex
   const len = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
   const n = Math.max(...rows.map((r) => r.length));
   const widths = Array.from({ length: n }, (_, i) => Math.max(...rows.map((r) => len(r[i] ?? ''))));
