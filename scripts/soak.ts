@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   while ((events.get('master-ready') ?? 0) === 0) await new Promise((r) => setTimeout(r, 100));
 
   const samples: Array<{ t: number; rss: number; fds: number; dumps: number }> = [];
-  const sample = () => samples.push({ t: Math.round(process.uptime()), rss: rssMiB(master.pid!), fds: fds(master.pid!), dumps: readdirSync(dumps).length });
+  const sample = () => samples.push({ t: Math.round(process.uptime()), rss: rssMiB(master.pid!), fds: fds(master.pid!), dumps: readdirSync(dumps).filter((f) => f.endsWith('.json') && !f.startsWith('.')).length });
   const timer = setInterval(sample, 15_000);
   const load = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 8, duration: MINUTES * 60, timeout: 10 });
   clearInterval(timer);

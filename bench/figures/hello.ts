@@ -6,22 +6,38 @@ import { join } from 'node:path';
 import { pollUntil200 } from '../lib/http';
 import { load } from '../lib/load';
 import type { Plan } from '../lib/plan';
-import { freePort, rssKiB, sleep } from '../lib/proc';
+import { cpuTicks, freePort, rssKiB, sleep, ticksPerSecond } from '../lib/proc';
 import type { FigureResult, Row } from '../lib/report';
 import { fixed, median, mib, pairedRatios, rotate } from '../lib/stats';
 import { FIXTURES, LABEL, Pm2Home, startCluster, startSuperv, type Running, type SystemName } from '../lib/systems';
 
-interface Samples { rps: number[]; p99: number[]; masterKiB: number[]; workerKiB: number[] }
+interface Samples {
+  rps: number[];
+  p99: number[];
+  masterKiB: number[];
+  workerKiB: number[];
+  /** CPU (utime + stime, all worker processes, watchdog threads included) per 2xx response, µs. */
+  workerUs: number[];
+  /** The master's (or pm2 daemon's) CPU per 2xx response, µs. */
+  masterUs: number[];
+}
+
+const empty = (): Samples => ({ rps: [], p99: [], masterKiB: [], workerKiB: [], workerUs: [], masterUs: [] });
+
+/** CPU ticks of the master and of each worker, to turn a round into CPU per request (less noisy than req/s). */
+function cpuNow(run: Running): { master: number; workers: Map<number, number> } {
+  return { master: cpuTicks(run.masterPid), workers: new Map(run.workerPids().map((p) => [p, cpuTicks(p)])) };
+}
+
+function usPerRequest(ticks: number, ok: number): number {
+  return ok > 0 ? (ticks / ticksPerSecond()) * 1e6 / ok : Number.NaN;
+}
 
 export async function helloFigure(plan: Plan): Promise<FigureResult> {
   const app = join(FIXTURES, 'hello.js');
   const pm2 = Pm2Home.available() ? new Pm2Home() : undefined;
   const runs: Partial<Record<SystemName, Running>> = {};
-  const s: Record<SystemName, Samples> = {
-    superv: { rps: [], p99: [], masterKiB: [], workerKiB: [] },
-    cluster: { rps: [], p99: [], masterKiB: [], workerKiB: [] },
-    pm2: { rps: [], p99: [], masterKiB: [], workerKiB: [] },
-  };
+  const s: Record<SystemName, Samples> = { superv: empty(), cluster: empty(), pm2: empty() };
   const notes: string[] = [];
   try {
     runs.superv = startSuperv({ app, workers: plan.workers, port: await freePort() });
@@ -37,7 +53,13 @@ export async function helloFigure(plan: Plan): Promise<FigureResult> {
     for (let r = 0; r < plan.helloRounds; r++) {
       for (const sys of rotate(systems, r)) {
         const run = runs[sys]!;
+        const before = cpuNow(run);
         const res = await load({ url: run.url + '/', connections: plan.connections, durationS: plan.helloSeconds });
+        const after = cpuNow(run);
+        let workerTicks = 0;
+        for (const [pid, t] of before.workers) workerTicks += (after.workers.get(pid) ?? Number.NaN) - t;
+        s[sys].workerUs.push(usPerRequest(workerTicks, res.ok));
+        s[sys].masterUs.push(usPerRequest(after.master - before.master, res.ok));
         if (res.errors + res.non2xx > 0) notes.push(`hello: ${sys} round ${r + 1}: ${res.errors} errors, ${res.non2xx} non-2xx`);
         s[sys].rps.push(res.reqPerSec);
         s[sys].p99.push(res.p99Ms);
@@ -74,6 +96,13 @@ function rows(plan: Plan, s: Record<SystemName, Samples>, hasPm2: boolean): Row[
       compare: `${fixed(median(pairedRatios(s.superv.p99, s.cluster.p99)), 2)}×`, target: '—', result: 'info',
     },
     {
+      figure: 'CPU per hello-world request: workers (master)',
+      superv: `${fixed(m('superv', 'workerUs'), 1)} µs (${fixed(m('superv', 'masterUs'), 2)})`,
+      bare: `${fixed(m('cluster', 'workerUs'), 1)} µs (${fixed(m('cluster', 'masterUs'), 2)})`,
+      pm2: hasPm2 ? `${fixed(m('pm2', 'workerUs'), 1)} µs (${fixed(m('pm2', 'masterUs'), 2)})` : na,
+      compare: `${fixed(median(pairedRatios(s.superv.workerUs, s.cluster.workerUs)), 3)}×`, target: '—', result: 'info',
+    },
+    {
       figure: 'RSS of the master (after load)',
       superv: mib(m('superv', 'masterKiB')), bare: mib(m('cluster', 'masterKiB')), pm2: hasPm2 ? `${mib(m('pm2', 'masterKiB'))} (daemon)` : na,
       compare: `+${mib(m('superv', 'masterKiB') - m('cluster', 'masterKiB'))}`, target: '≤ 50 MiB',
@@ -89,7 +118,7 @@ function rows(plan: Plan, s: Record<SystemName, Samples>, hasPm2: boolean): Row[
 
 function details(s: Record<SystemName, Samples>): string[] {
   const line = (sys: SystemName) => `${LABEL[sys]}: req/s ${s[sys].rps.map((x) => fixed(x)).join(', ')}; p99 ms ${s[sys].p99.join(', ')}; ` +
-    `master RSS ${s[sys].masterKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB; worker RSS ${s[sys].workerKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB`;
+    `worker CPU µs/req ${s[sys].workerUs.map((x) => fixed(x, 1)).join(', ')}; master RSS ${s[sys].masterKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB; worker RSS ${s[sys].workerKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB`;
   return ['**Hello world** (per round, rounds rotated):\n\n' + (['superv', 'cluster', 'pm2'] as const).filter((x) => s[x].rps.length > 0)
     .map((x) => `- ${line(x)}`).join('\n')];
 }

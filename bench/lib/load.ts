@@ -15,6 +15,8 @@ export interface LoadResult {
   reqPerSec: number;
   p99Ms: number;
   total: number;
+  /** 2xx responses. */
+  ok: number;
   /** Socket errors, timeouts included (autocannon counts timeouts in `errors`). */
   errors: number;
   timeouts: number;
@@ -40,6 +42,7 @@ export function startLoad(o: LoadOptions): RunningLoad {
         reqPerSec: r.duration > 0 ? r['2xx'] / r.duration : 0,
         p99Ms: r.latency.p99,
         total: r.requests.total,
+        ok: r['2xx'],
         errors: r.errors,
         timeouts: r.timeouts,
         non2xx: r.non2xx,

@@ -21,7 +21,7 @@ export interface Plan {
 
 export const FULL: Plan = {
   mode: 'full', workers: 2, connections: 50,
-  startRounds: 5, helloRounds: 6, helloSeconds: 5, warmupSeconds: 3,
+  startRounds: 5, helloRounds: 10, helloSeconds: 3, warmupSeconds: 3,
   reloadRounds: 3, stallRounds: 5, captureSamples: 30,
   idleWorkers: 32, idleSeconds: 20,
   pgRounds: 6, pgSeconds: 5,

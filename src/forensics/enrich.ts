@@ -9,7 +9,6 @@
 
 import { promises as fs } from 'node:fs';
 import { endianness } from 'node:os';
-import pidusage from 'pidusage';
 import { syscallName } from './procsys';
 import type { MasterView, ProcView, TcpPeer } from './types';
 
@@ -161,13 +160,30 @@ async function readTcp(pid: number, proc: ProcView): Promise<void> {
   proc.tcp = tables.flatMap((t) => (t === undefined ? [] : parseTcpTable(t, inodes))).slice(0, MAX_TCP);
 }
 
-// pidusage's first call for a pid reports 0 % (it has no earlier sample), so take two, `gapMs` apart.
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+const PAGE_SIZE = 4096;
+
+/** utime + stime (ticks) and RSS (pages) from /proc/PID/stat. */
+async function cpuAndRss(pid: number): Promise<{ ticks: number; rssPages: number } | undefined> {
+  const text = await read(`/proc/${pid}/stat`);
+  if (text === undefined) return undefined;
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // Fields after the name, 0-based: 11 utime, 12 stime, 21 rss.
+  return { ticks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]) };
+}
+
+// Not pidusage here: it keeps /proc/PID/stat open for a minute per pid, and a dumped worker is usually
+// about to be killed, so under a stream of kills the master's fds grew with every one (the soak showed
+// it). Two reads `gapMs` apart give the CPU % of that moment, with nothing left open.
 async function readUsage(pid: number, view: MasterView, gapMs: number): Promise<void> {
-  await pidusage(pid);
+  const a = await cpuAndRss(pid);
+  const t0 = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, gapMs).unref());
-  const s = await pidusage(pid);
-  view.cpuPercent = Math.round(s.cpu * 10) / 10;
-  view.rss = s.memory;
+  const b = await cpuAndRss(pid);
+  if (!a || !b) throw new Error('cannot read /proc/PID/stat');
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  view.cpuPercent = Math.round(((b.ticks - a.ticks) / CLOCK_TICKS / seconds) * 1000) / 10;
+  view.rss = b.rssPages * PAGE_SIZE;
 }
 
 /** What /proc and pidusage say about worker `pid`. Resolves within `timeoutMs`; errors go to `proc.error`. */
