@@ -418,6 +418,7 @@ export class Arbiter {
       name: c.name, pid: process.pid, app: c.app, uptimeMs: Date.now() - this.startedAt, phase: this.phase,
       workersWanted: this.wanted, restarts: this.restarts, configFile: c.config || undefined, dumpDir: c.dumpDir,
       metrics: c.metricsPort > 0 ? `http://${c.metricsHost}:${c.metricsPort}/metrics` : undefined,
+      memory: (({ rss, heapUsed, heapTotal }) => ({ rss, heapUsed, heapTotal }))(process.memoryUsage()),
       workers: await workerStatuses([...this.workers.values()].filter((h) => h.alive), c.heartbeatInterval),
     };
   }

@@ -29,6 +29,8 @@ export interface MasterStatus {
   configFile?: string;
   dumpDir: string;
   metrics?: string;
+  /** The master's own memory: RSS and V8 heap, to see it stay flat. */
+  memory: { rss: number; heapUsed: number; heapTotal: number };
   workers: WorkerStatus[];
 }
 
