@@ -81,4 +81,6 @@ export interface WorkerOptions {
   heartbeatInterval: number;
   slow: number;
   dumpTimeout: number;
+  instrument: boolean;
+  recordSqlValues: boolean;
 }

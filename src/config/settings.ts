@@ -35,6 +35,8 @@ export interface Config {
   dumpDir: string;
   dumpKeep: number;
   heartbeatInterval: number;
+  instrument: boolean;
+  recordSqlValues: boolean;
   logLevel: string;
   logFormat: string;
   maxRequests: number;
@@ -144,6 +146,14 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   heartbeatInterval: {
     kind: { type: 'duration', min: 50 }, default: '1s', section: 'forensics',
     doc: 'How often a worker reports its in-flight requests, counters, memory and event-loop delay.',
+  },
+  instrument: {
+    kind: { type: 'bool' }, default: true, section: 'forensics',
+    doc: 'Track pg and mysql2 statements and transactions, and outbound http/fetch calls, for dumps (`--no-instrument` turns it off).',
+  },
+  recordSqlValues: {
+    kind: { type: 'bool' }, default: false, section: 'forensics',
+    doc: 'Also record the bound values of SQL statements in dumps. Off: they are often personal data.',
   },
   runDir: {
     kind: { type: 'path' }, default: '', section: 'operations', computed: '$XDG_RUNTIME_DIR/superv, else /tmp/superv-UID',

@@ -18,6 +18,8 @@ export function workerOptionsEnv(config: Config, masterPid: number): Record<stri
     heartbeatInterval: config.heartbeatInterval,
     slow: config.slow,
     dumpTimeout: config.dumpTimeout,
+    instrument: config.instrument,
+    recordSqlValues: config.recordSqlValues,
   };
   const env: Record<string, string> = {};
   for (const pair of config.env) {

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EXIT, IPC_CMD, WATCHDOG_FD, WORKER_OPTIONS_ENV, type MasterToWorker, type WorkerOptions, type WorkerToMaster } from '../protocol';
+import { installInstrumentation } from '../forensics/instrument';
 import { Drainer } from './drain';
 import { eventLoopDelayMonitor, startHeartbeat } from './heartbeat';
 import { installProbe } from './probe';
@@ -76,6 +77,7 @@ function main(): void {
   const eld = eventLoopDelayMonitor();
   installProbe(tracker, () => eld.read());
   startHeartbeat(tracker, opts.heartbeatInterval, eld);
+  if (opts.instrument) installInstrumentation({ recordValues: opts.recordSqlValues });
 
   table.header[H_TICK] = Date.now();
   setInterval(() => { table.header[H_TICK] = Date.now(); }, MAIN_TICK_MS).unref();

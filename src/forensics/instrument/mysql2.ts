@@ -1,0 +1,302 @@
+// mysql2: BaseConnection (lib/base/connection.js; lib/connection.js before 3.10) and BasePool
+// (lib/base/pool.js; lib/pool.js before), patched on their prototypes. The promise API
+// (`mysql2/promise`, `.promise()`) and PoolConnection call into these, so one patch covers them all.
+//
+// Per query we add one Statement hung on mysql2's own command object and one shared 'end' listener on
+// it (no closure). At 'end' the OK packet's server status says whether a transaction is open
+// (SERVER_STATUS_IN_TRANS); a SELECT's result carries no status we can read, and an error none at all,
+// so for those the statement's keyword decides (BEGIN, START TRANSACTION, COMMIT, ROLLBACK).
+// What is pending is read from the connection's queue at dump time (_command, _commands).
+//
+// The SQL kept is the app's template (`… WHERE id = ?`): mysql2's query() interpolates values into
+// `cmd.sql`, and values are recorded only with recordValues.
+
+import type { ModuleTarget } from './hook';
+import { isObject, wrapMethod, type Method } from './patch';
+import {
+  forgetConnection, newStatement, trackConnection, trackPool,
+  type ConnAdapter, type ConnState, type Pending, type PoolAdapter, type PoolState, type Statement,
+} from './state';
+
+const kStmt = Symbol('superv.statement');
+const kConn = Symbol('superv.connection');
+const kPool = Symbol('superv.pool');
+const SERVER_STATUS_IN_TRANS = 1;
+
+interface MyCommand {
+  sql?: unknown;
+  query?: unknown;
+  _rows?: unknown[];
+  on(event: string, fn: (this: MyCommand) => void): unknown;
+  [kStmt]?: Statement;
+}
+
+interface MyQueue {
+  length: number;
+  peekAt?(i: number): unknown;
+  get?(i: number): unknown;
+}
+
+interface MyConn {
+  _command?: MyCommand | null;
+  _commands?: MyQueue | MyCommand[];
+  threadId?: number | null;
+  config?: { database?: string; host?: string; port?: number };
+  _closing?: boolean;
+  _fatalError?: unknown;
+  stream?: { destroyed?: boolean };
+  _pool?: MyPool | null;
+  on(event: string, fn: (this: MyConn) => void): unknown;
+  [kConn]?: ConnState | null;
+}
+
+interface MyPool {
+  _allConnections?: { length: number };
+  _freeConnections?: { length: number };
+  _connectionQueue?: { length: number };
+  config?: { connectionLimit?: number };
+  _closed?: boolean;
+  [kPool]?: PoolState | null;
+}
+
+function queued(q: MyQueue | MyCommand[] | undefined, i: number): MyCommand | undefined {
+  if (q === undefined) return undefined;
+  if (Array.isArray(q)) return q[i];
+  const v = typeof q.peekAt === 'function' ? q.peekAt(i) : typeof q.get === 'function' ? q.get(i) : undefined;
+  return isObject(v) ? (v as unknown as MyCommand) : undefined;
+}
+
+const connAdapter: ConnAdapter = {
+  driver: 'mysql2',
+  serverIdLabel: 'connection id',
+  pending(client, max) {
+    const c = client as MyConn;
+    const items: Pending[] = [];
+    let more = 0;
+    const add = (cmd: MyCommand | undefined, running: boolean): void => {
+      const stmt = cmd?.[kStmt];
+      if (stmt === undefined) return;
+      if (items.length < max) items.push({ stmt, running });
+      else more++;
+    };
+    const head = c._command ?? undefined;
+    add(head, true);
+    // execute() queues an untracked Prepare (it has `query`, a Query has `sql`) before its Execute:
+    // while the Prepare runs, the statement at work is the Execute right behind it.
+    const preparing = head !== undefined && head[kStmt] === undefined && typeof head.query === 'string';
+    const n = c._commands?.length ?? 0;
+    for (let i = 0; i < n; i++) add(queued(c._commands, i), i === 0 && preparing);
+    return { items, more };
+  },
+  serverId: (client) => (client as MyConn).threadId ?? undefined,
+  closed(client) {
+    const c = client as MyConn;
+    return c._closing === true || (c._fatalError !== null && c._fatalError !== undefined) || c.stream?.destroyed === true;
+  },
+  database(client) {
+    const cfg = (client as MyConn).config;
+    return cfg === undefined ? undefined : `${cfg.database ?? ''}@${cfg.host ?? '?'}:${cfg.port ?? '?'}`;
+  },
+};
+
+const poolAdapter: PoolAdapter = {
+  driver: 'mysql2',
+  counts(pool) {
+    const p = pool as MyPool;
+    const total = p._allConnections?.length ?? 0;
+    const idle = p._freeConnections?.length ?? 0;
+    return { total, idle, waiting: p._connectionQueue?.length ?? 0, max: p.config?.connectionLimit };
+  },
+  closed: (pool) => (pool as MyPool)._closed === true,
+  clients: () => [],
+};
+
+/** The pool a pooled connection belongs to (PoolConnection keeps it in `_pool`). */
+export function mysqlPoolOf(client: object): PoolState | undefined {
+  const p = (client as MyConn)._pool;
+  return isObject(p) ? (p as MyPool)[kPool] ?? undefined : undefined;
+}
+
+function onConnEnd(this: MyConn): void {
+  forgetConnection(this[kConn] ?? undefined);
+}
+
+function connOf(c: MyConn): ConnState | undefined {
+  let s = c[kConn];
+  if (s === undefined) {
+    s = trackConnection(c, connAdapter) ?? null;
+    c[kConn] = s;
+    if (s !== null) c.on('end', onConnEnd);
+  }
+  return s ?? undefined;
+}
+
+function poolOf(p: MyPool): PoolState | undefined {
+  let s = p[kPool];
+  if (s === undefined) p[kPool] = s = trackPool(p, poolAdapter) ?? null;
+  return s ?? undefined;
+}
+
+/** Shared 'end' listener: `this` is the command. Never throws into mysql2's emit. */
+function onCommandEnd(this: MyCommand): void {
+  try {
+    const stmt = this[kStmt];
+    const conn = stmt?.conn;
+    if (stmt === undefined || conn === undefined) return;
+    const rows = this._rows;
+    // A result set or OK packet is pushed into _rows as it arrives: none at 'end' means the command failed.
+    if (Array.isArray(rows) && rows.length === 0) stmt.failed = true;
+    const lastResult: unknown = Array.isArray(rows) ? rows[rows.length - 1] : undefined;
+    const status = isObject(lastResult) && !Array.isArray(lastResult) ? lastResult.serverStatus : undefined;
+    conn.finish(stmt, typeof status === 'number' ? (status & SERVER_STATUS_IN_TRANS) !== 0 : undefined, false);
+  } catch {
+    // Instrumentation never breaks a query.
+  }
+}
+
+/**
+ * Set while a promise-API method (mysql2/promise) runs its synchronous call into the core: the capture
+ * then starts above it, at the app's frame, instead of four mysql2 frames lower.
+ */
+let promiseEntry: Function | undefined;
+
+/** Set by pool.query/execute for the getConnection() they call synchronously. */
+let handoff: Statement | undefined;
+/** Set while the pool's getConnection callback runs, for the query/execute it issues on the connection. */
+let adopting: Statement | undefined;
+
+function templateOf(sql: unknown): string {
+  if (typeof sql === 'string') return sql;
+  return isObject(sql) && typeof sql.sql === 'string' ? sql.sql : '';
+}
+
+function valuesOf(sql: unknown, values: unknown): unknown {
+  if (values !== undefined && typeof values !== 'function') return values;
+  return isObject(sql) ? sql.values : undefined;
+}
+
+function onIssued(c: MyConn, cmd: unknown, stmt: Statement | undefined): void {
+  if (!isObject(cmd) || stmt === undefined) return;
+  const command = cmd as unknown as MyCommand;
+  if (command[kStmt] !== undefined) return;
+  const conn = connOf(c);
+  if (conn === undefined) return;
+  stmt.conn = conn;
+  command[kStmt] = stmt;
+  command.on('end', onCommandEnd);
+}
+
+function wrapIssue(original: Method, name: string): Method {
+  const wrapper = function supervMysqlIssue(this: unknown, sql?: unknown, values?: unknown): unknown {
+    const adopted = adopting;
+    adopting = undefined;
+    // The template before mysql2 formats it (query() overwrites the command's sql with values inlined).
+    const template = adopted === undefined ? templateOf(sql) : '';
+    const cmd = Reflect.apply(original, this, arguments) as unknown;
+    try {
+      const stmt = adopted ?? newStatement(template, valuesOf(sql, values), promiseEntry ?? wrapper);
+      onIssued(this as MyConn, cmd, stmt);
+    } catch {
+      // As above.
+    }
+    return cmd;
+  };
+  Object.defineProperty(wrapper, 'name', { value: name });
+  return wrapper;
+}
+
+function patchConnection(exports: unknown): void {
+  const proto = (exports as { prototype?: unknown } | undefined)?.prototype;
+  if (!isObject(proto) || typeof proto.query !== 'function') throw new Error('mysql2 Connection has no prototype.query');
+  wrapMethod(proto, 'query', (original) => wrapIssue(original, 'query'));
+  wrapMethod(proto, 'execute', (original) => wrapIssue(original, 'execute'));
+}
+
+function wrapPoolIssue(original: Method): Method {
+  return function supervMysqlPoolIssue(this: unknown, sql?: unknown, values?: unknown): unknown {
+    let stmt: Statement | undefined;
+    try {
+      const pool = poolOf(this as MyPool);
+      if (pool !== undefined) {
+        stmt = newStatement(templateOf(sql), valuesOf(sql, values), promiseEntry ?? supervMysqlPoolIssue);
+        pool.addWaiter(stmt);
+      }
+    } catch {
+      // As above.
+    }
+    handoff = stmt;
+    try {
+      return Reflect.apply(original, this, arguments) as unknown;
+    } finally {
+      handoff = undefined;
+    }
+  };
+}
+
+function patchPool(exports: unknown): void {
+  const proto = (exports as { prototype?: unknown } | undefined)?.prototype;
+  if (!isObject(proto) || typeof proto.getConnection !== 'function') throw new Error('mysql2 Pool has no prototype.getConnection');
+  wrapMethod(proto, 'query', wrapPoolIssue);
+  wrapMethod(proto, 'execute', wrapPoolIssue);
+  wrapMethod(proto, 'getConnection', (original: Method) => function supervMysqlGetConnection(this: unknown, cb?: unknown): unknown {
+    const stmt = handoff;
+    handoff = undefined;
+    const pool = typeof cb === 'function' ? poolOf(this as MyPool) : undefined;
+    if (pool === undefined || typeof cb !== 'function') {
+      return Reflect.apply(original, this, arguments) as unknown;
+    }
+    let waiter = stmt;
+    try {
+      if (waiter === undefined) {
+        waiter = newStatement('', undefined, promiseEntry ?? supervMysqlGetConnection, 'connect');
+        pool.addWaiter(waiter);
+      }
+    } catch {
+      // As above.
+    }
+    const w = waiter;
+    const callback = cb as Method;
+    return Reflect.apply(original, this, [function supervMysqlConnected(this: unknown, err?: unknown): unknown {
+      if (w !== undefined) {
+        pool.waiters.delete(w);
+        w.connectedAt = Date.now();
+      }
+      adopting = err ? undefined : stmt;
+      try {
+        return Reflect.apply(callback, this, arguments) as unknown;
+      } finally {
+        adopting = undefined;
+      }
+    }]) as unknown;
+  });
+}
+
+function wrapPromiseEntry(original: Method): Method {
+  return function supervMysqlPromiseEntry(this: unknown): unknown {
+    const outer = promiseEntry;
+    promiseEntry = supervMysqlPromiseEntry;
+    try {
+      return Reflect.apply(original, this, arguments) as unknown;
+    } finally {
+      promiseEntry = outer;
+    }
+  };
+}
+
+function patchPromise(methods: string[]): (exports: unknown) => void {
+  return (exports) => {
+    const proto = (exports as { prototype?: unknown } | undefined)?.prototype;
+    if (!isObject(proto)) throw new Error('mysql2 promise class has no prototype');
+    for (const m of methods) if (typeof proto[m] === 'function') wrapMethod(proto, m, wrapPromiseEntry);
+  };
+}
+
+export const mysql2Targets: ModuleTarget[] = [
+  { suffix: '/mysql2/lib/base/connection.js', patch: patchConnection },
+  { suffix: '/mysql2/lib/connection.js', patch: patchConnection },
+  { suffix: '/mysql2/lib/base/pool.js', patch: patchPool },
+  { suffix: '/mysql2/lib/pool.js', patch: patchPool },
+  // Only to start call-site captures at the app's frame; the core patches do the tracking.
+  { suffix: '/mysql2/lib/promise/connection.js', patch: patchPromise(['query', 'execute', 'beginTransaction', 'commit', 'rollback']) },
+  { suffix: '/mysql2/lib/promise/pool.js', patch: patchPromise(['query', 'execute', 'getConnection']) },
+];

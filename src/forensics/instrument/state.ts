@@ -1,0 +1,218 @@
+// The driver-independent bookkeeping behind the `db` provider: one Statement per query the app issues,
+// one ConnState per connection that ran one, one PoolState per pool. What is *pending* is not kept here:
+// it is read from the driver's own queues at dump time (the Statement rides on the driver's query
+// object), so our view cannot drift from the driver's. What is kept here is what the driver forgets:
+// when a transaction began, for which request, and what ran inside it.
+//
+// Memory is bounded: connections are dropped when they end and capped in number, each keeps the last
+// MAX_TX_STATEMENTS statements of its open transaction, pools keep at most MAX_WAITERS waiters.
+
+import { currentRequestId } from '../context';
+import { captureSite, resolveSite, type CallSite } from './callsite';
+import { settings } from './settings';
+import { txEffect } from './sql';
+
+export type Driver = 'pg' | 'mysql2';
+
+export const MAX_CONNECTIONS = 1000;
+export const MAX_TX_STATEMENTS = 10;
+export const MAX_POOLS = 100;
+export const MAX_WAITERS = 100;
+/** SQL longer than this is cut (and copied) when it finishes, so history cannot pin a bulk INSERT's text. */
+export const KEEP_SQL_CHARS = 2000;
+
+/** One query as the app issued it. Allocated once per query; everything else is read lazily. */
+export class Statement {
+  readonly startedAt = Date.now();
+  /** 0 while pending. */
+  endedAt = 0;
+  /** When a pool handed the statement a connection (pool.query waits for one first); 0 otherwise. */
+  connectedAt = 0;
+  failed = false;
+  conn: ConnState | undefined = undefined;
+  /** The app frame, resolved on first read; null when none was captured or found. */
+  private site: CallSite | null | undefined = undefined;
+
+  /** The SQL's length before finish() cut it. */
+  readonly sqlLength: number;
+
+  constructor(
+    public sql: string,
+    /** Only kept when recordValues is on; a reference to the app's own array, copied at read time. */
+    readonly values: unknown,
+    readonly requestId: number | undefined,
+    /** 'connect' for a wait on a pool with no SQL yet (pool.connect(), getConnection()). */
+    readonly kind: 'query' | 'connect',
+  ) {
+    this.sqlLength = sql.length;
+  }
+
+  callSite(): CallSite | undefined {
+    if (this.site === undefined) {
+      this.site = resolveSite(this) ?? null;
+      // Drop V8's frames (they hold the app's receivers and closures alive) once we have ours.
+      (this as { stack?: unknown }).stack = undefined;
+    }
+    return this.site ?? undefined;
+  }
+}
+
+/**
+ * The first `n` characters as a string of their own: V8's slice() of a long string keeps a pointer to
+ * the whole of it. Rare (statements over 2000 characters), so the copy's cost does not matter.
+ */
+function detachedHead(s: string, n: number): string {
+  return Buffer.from(s.slice(0, n), 'utf16le').toString('utf16le');
+}
+
+/** A Statement for what the app is issuing now; `below` is the wrapper the app called. */
+export function newStatement(sql: string, values: unknown, below: Function, kind: 'query' | 'connect' = 'query'): Statement {
+  const s = new Statement(sql, settings.recordValues ? values : undefined, currentRequestId(), kind);
+  captureSite(s, below, settings.frames);
+  return s;
+}
+
+export interface Pending {
+  stmt: Statement;
+  /** True for the statement the server is executing (or, pipelined, has been sent). */
+  running: boolean;
+}
+
+/** What only the driver knows, read at dump time. `client` is the driver's connection object. */
+export interface ConnAdapter {
+  readonly driver: Driver;
+  /** Label of the server-side id: pg's backend pid, MySQL's connection (thread) id. */
+  readonly serverIdLabel: string;
+  /** Statements issued and not finished, in order; at most `max`, and how many more there are. */
+  pending(client: object, max: number): { items: Pending[]; more: number };
+  serverId(client: object): number | undefined;
+  closed(client: object): boolean;
+  database(client: object): string | undefined;
+}
+
+export interface PoolAdapter {
+  readonly driver: Driver;
+  counts(pool: object): { total: number; idle: number; waiting: number; max?: number };
+  closed(pool: object): boolean;
+  /** The pool's connections, to say which pool a connection belongs to. */
+  clients(pool: object): object[];
+}
+
+let nextConnId = 1;
+let nextPoolId = 1;
+
+export class ConnState {
+  readonly id = nextConnId++;
+  /** Epoch ms the open transaction began (its first statement's start); 0 when none is open. */
+  txSince = 0;
+  txOpener: Statement | undefined = undefined;
+  /** pg's 'E': the transaction failed and only ROLLBACK will do. */
+  txFailed = false;
+  txCount = 0;
+  /** The open transaction's last statements, oldest first. */
+  readonly recent: Statement[] = [];
+  last: Statement | undefined = undefined;
+  /** pg: a statement that failed, waiting for the ReadyForQuery that carries the transaction status. */
+  errored: Statement | undefined = undefined;
+
+  constructor(readonly client: object, readonly adapter: ConnAdapter) {}
+
+  /**
+   * A statement finished. `inTx` is the server's word on whether a transaction is open now; when the
+   * server did not say, the statement's own keyword (BEGIN, COMMIT…) decides.
+   */
+  finish(stmt: Statement, inTx: boolean | undefined, txFailed: boolean): void {
+    if (stmt.endedAt === 0) stmt.endedAt = Date.now();
+    if (stmt.sql.length > KEEP_SQL_CHARS) stmt.sql = detachedHead(stmt.sql, KEEP_SQL_CHARS);
+    this.last = stmt;
+    const open = inTx ?? this.keywordSays(stmt);
+    if (!open) {
+      if (this.txSince !== 0) this.closeTx();
+      return;
+    }
+    if (this.txSince === 0) {
+      this.txSince = stmt.startedAt;
+      this.txOpener = stmt;
+      this.txCount = 0;
+      this.recent.length = 0;
+    }
+    this.txFailed = txFailed;
+    this.txCount++;
+    this.recent.push(stmt);
+    if (this.recent.length > MAX_TX_STATEMENTS) this.recent.shift();
+  }
+
+  private keywordSays(stmt: Statement): boolean {
+    const effect = stmt.failed ? 0 : txEffect(stmt.sql);
+    return effect === 0 ? this.txSince !== 0 : effect > 0;
+  }
+
+  private closeTx(): void {
+    this.txSince = 0;
+    this.txOpener = undefined;
+    this.txFailed = false;
+    this.txCount = 0;
+    this.recent.length = 0;
+  }
+}
+
+export class PoolState {
+  readonly id = nextPoolId++;
+  /** Callers waiting for a connection, oldest first (a Set keeps insertion order). */
+  readonly waiters = new Set<Statement>();
+
+  constructor(readonly pool: object, readonly adapter: PoolAdapter) {}
+
+  addWaiter(s: Statement): void {
+    if (this.waiters.size < MAX_WAITERS) this.waiters.add(s);
+  }
+}
+
+export const registry = {
+  connections: new Set<ConnState>(),
+  pools: new Set<PoolState>(),
+  /** Connections and pools past the caps: counted, not tracked. */
+  untrackedConnections: 0,
+  untrackedPools: 0,
+};
+
+function pruneConnections(): void {
+  for (const c of registry.connections) if (safeClosed(c)) registry.connections.delete(c);
+}
+
+export function safeClosed(c: ConnState): boolean {
+  try {
+    return c.adapter.closed(c.client);
+  } catch {
+    return false;
+  }
+}
+
+/** A ConnState for a new connection, or undefined past the cap. The caller stores it on the client. */
+export function trackConnection(client: object, adapter: ConnAdapter): ConnState | undefined {
+  if (registry.connections.size >= MAX_CONNECTIONS) pruneConnections();
+  if (registry.connections.size >= MAX_CONNECTIONS) {
+    registry.untrackedConnections++;
+    return undefined;
+  }
+  const c = new ConnState(client, adapter);
+  registry.connections.add(c);
+  return c;
+}
+
+export function forgetConnection(c: ConnState | undefined): void {
+  if (c !== undefined) registry.connections.delete(c);
+}
+
+export function trackPool(pool: object, adapter: PoolAdapter): PoolState | undefined {
+  if (registry.pools.size >= MAX_POOLS) {
+    for (const p of registry.pools) if (p.adapter.closed(p.pool)) registry.pools.delete(p);
+  }
+  if (registry.pools.size >= MAX_POOLS) {
+    registry.untrackedPools++;
+    return undefined;
+  }
+  const p = new PoolState(pool, adapter);
+  registry.pools.add(p);
+  return p;
+}

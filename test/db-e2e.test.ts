@@ -1,0 +1,76 @@
+// DB forensics end to end, against the real PostgreSQL on 127.0.0.1: a slow query and lock contention show
+// up in dumps with their SQL, route, call site and transaction, and the worker is not killed.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Client } from 'pg';
+import type { Dump } from '../src/forensics/types';
+import { FIXTURES, Superv, alive, freePort, get, killAll, tempDir } from './helpers';
+
+const TABLE = `superv_e2e_${process.pid}`;
+const admin = new Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
+
+before(async () => {
+  await admin.connect();
+  await admin.query(`CREATE TABLE ${TABLE} (id int PRIMARY KEY, balance int)`);
+  await admin.query(`INSERT INTO ${TABLE} VALUES (1, 100)`);
+});
+after(async () => {
+  await killAll();
+  await admin.query(`DROP TABLE IF EXISTS ${TABLE}`);
+  await admin.end();
+});
+
+type Db = { connections: Array<{ pending: Array<{ sql: string; request?: { url?: string; method?: string }; site?: { function: string; file: string; line: number } }>;
+  transaction?: { request?: { url?: string }; statements: Array<{ sql: string }> } }> };
+
+function db(d: Dump): Db {
+  return (d.capture?.state as { db: Db }).db;
+}
+
+async function start() {
+  const port = await freePort();
+  const s = new Superv(['start', join(FIXTURES, 'db-app.js'), '-w', '1', '--slow', '1s', '--timeout', '30s', '--dump-dir', tempDir(),
+    '--heartbeat-interval', '200ms'], { env: { PORT: String(port), TABLE } });
+  await s.waitEvent('master-ready');
+  return { s, port };
+}
+
+test('a slow query: the slow dump shows the SQL, the route and the call site; the worker lives', async () => {
+  const { s, port } = await start();
+  const [pid] = s.workerPids();
+  assert.equal((await get(port, '/report')).status, 200);
+  const [written] = await s.waitEvent('dump-written', 1, 15000, (l) => l.reason === 'slow');
+  const d = JSON.parse(readFileSync(written!.file as string, 'utf8')) as Dump;
+  const pending = db(d).connections.flatMap((c) => c.pending);
+  const q = pending.find((p) => /pg_sleep/.test(p.sql));
+  assert.ok(q, JSON.stringify(db(d)).slice(0, 2000));
+  assert.equal(q.request?.url, '/report');
+  assert.equal(q.site?.function, 'loadReport');
+  assert.match(q.site!.file, /db-app\.js$/);
+  assert.ok(alive(pid!));
+  assert.equal(s.events('worker-exited').length, 0);
+  await s.kill();
+});
+
+test('lock contention: the dump shows the waiting statement and the transaction holding the row', async () => {
+  const { s, port } = await start();
+  const hold = get(port, '/hold?ms=4000');
+  await new Promise((r) => setTimeout(r, 300));
+  const transfer = get(port, '/transfer');
+  const [written] = await s.waitEvent('dump-written', 1, 15000, (l) => l.reason === 'slow' &&
+    (JSON.parse(readFileSync(l.file as string, 'utf8')) as Dump).request?.url === '/transfer');
+  const d = JSON.parse(readFileSync(written!.file as string, 'utf8')) as Dump;
+  const conns = db(d).connections;
+  const waiting = conns.flatMap((c) => c.pending).find((p) => /UPDATE .* balance \+ 1/.test(p.sql));
+  assert.ok(waiting, JSON.stringify(conns).slice(0, 2000));
+  assert.equal(waiting.request?.url, '/transfer');
+  assert.equal(waiting.site?.function, 'transferFunds');
+  const holder = conns.find((c) => c.transaction?.request?.url?.startsWith('/hold'));
+  assert.ok(holder, 'the holding transaction is listed with its request');
+  assert.ok(holder.transaction!.statements.some((st) => /FOR UPDATE/.test(st.sql)), 'with its statements');
+  assert.equal((await hold).status, 200);
+  assert.equal((await transfer).status, 200);
+  await s.kill();
+});

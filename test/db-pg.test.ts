@@ -1,0 +1,268 @@
+// The `db` provider against a real PostgreSQL (127.0.0.1:5432, user postgres, database test), in a plain
+// node process: instrumentation installed first, pg required after it, statements issued from fake
+// requests (context.ts's enterRequest), and the provider read while they are pending.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { enterRequest, setRequestLookup } from '../src/forensics/context';
+import { installInstrumentation, type ConnectionJson, type DbState } from '../src/forensics/instrument';
+import { stateProviders } from '../src/forensics/providers';
+
+installInstrumentation({ recordValues: false });
+// Required after the install, as the app is loaded after the worker bootstrap (a top-level import would be
+// hoisted above the install).
+const pg = require('pg') as typeof import('pg');
+
+const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
+const TABLE = `superv_pg_${process.pid}_${Date.now()}`;
+
+setRequestLookup((id) => ({ id, method: 'GET', url: `/req/${id}?token=t`, startedAt: Date.now(), ageMs: 0 }));
+
+function db(): DbState {
+  const fn = stateProviders().get('db');
+  assert.ok(fn, 'the db provider is registered');
+  return fn() as DbState;
+}
+
+function connection(state: DbState, serverId: number): ConnectionJson | undefined {
+  return state.connections.find((c) => c.serverId === serverId);
+}
+
+/** The line of the caller, in the compiled file: call it on the same line as the statement. */
+function lineHere(): number {
+  const m = /:(\d+):\d+\)?$/.exec(new Error().stack?.split('\n')[2] ?? '');
+  return Number(m?.[1]);
+}
+
+/** Runs fn as request `id`: enterWith scopes the store to this callback and the work it starts. */
+function inRequest<T>(id: number, fn: () => T): Promise<T> {
+  return new Promise((resolve) => setImmediate(() => {
+    enterRequest(id);
+    resolve(fn());
+  }));
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function connect(): Promise<import('pg').Client & { processID: number }> {
+  const c = new pg.Client(PG);
+  await c.connect();
+  const r = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  assert.equal(r.rows[0]?.pid, (c as unknown as { processID: number }).processID);
+  return c as import('pg').Client & { processID: number };
+}
+
+const open: Array<{ end(): Promise<void> }> = [];
+
+before(async () => {
+  const c = await connect();
+  open.push(c);
+  await c.query(`CREATE TABLE ${TABLE} (id int PRIMARY KEY, balance int NOT NULL)`);
+  await c.query(`INSERT INTO ${TABLE} VALUES (1, 100)`);
+});
+
+after(async () => {
+  // Clients first: a failed test may leave a transaction holding the row lock DROP TABLE would wait for.
+  for (const x of open) await x.end().catch(() => undefined);
+  const c = await connect();
+  await c.query(`DROP TABLE IF EXISTS ${TABLE}`);
+  await c.end();
+});
+
+test('a pending statement inside a transaction: SQL, call site, request, server pid, transaction', async () => {
+  const c = await connect();
+  open.push(c);
+  const { q, line } = await inRequest(7, async () => {
+    await c.query('BEGIN');
+    await c.query('SELECT $1::int AS x', [42]);
+    const [pending, l] = [c.query('SELECT pg_sleep(2)'), lineHere()];
+    return { q: pending, line: l };
+  });
+
+  const state = db();
+  const conn = connection(state, c.processID);
+  assert.ok(conn, 'the connection is listed while a statement is pending');
+  const p = conn.pending.find((s) => s.sql === 'SELECT pg_sleep(2)');
+  assert.ok(p, 'the pending statement is listed');
+  assert.deepEqual(p.request, { id: 7, method: 'GET', url: '/req/7?token=t' });
+  assert.equal(p.site?.file, __filename);
+  assert.equal(p.site?.line, line);
+  assert.equal(p.site?.app, true);
+  assert.equal(typeof p.ageMs, 'number');
+  assert.ok(p.ageMs! >= 0);
+  assert.equal(p.values, undefined, 'no values without recordValues');
+
+  const withTx = conn.transaction;
+  assert.ok(withTx, 'the transaction BEGIN opened is listed');
+  assert.equal(withTx.state, 'active');
+  assert.deepEqual(withTx.request, { id: 7, method: 'GET', url: '/req/7?token=t' });
+  assert.equal(withTx.openedAt?.file, __filename);
+  assert.deepEqual(withTx.statements.map((s) => s.sql), ['BEGIN', 'SELECT $1::int AS x']);
+  assert.ok(withTx.statements.every((s) => s.values === undefined && typeof s.durationMs === 'number'));
+  const sentence = db().summary.find((s) => s.includes('SELECT pg_sleep(2)'));
+  assert.ok(sentence?.startsWith('GET /req/7 (request 7) has waited'), sentence);
+  assert.ok(sentence?.includes(`${__filename}:${line}`), sentence);
+  assert.ok(!sentence?.includes('token'), 'sentences leave the query string out');
+
+  await q;
+  const done = connection(db(), c.processID);
+  assert.ok(done, 'still listed: its transaction is open');
+  assert.deepEqual(done.pending, []);
+  assert.equal(done.transaction?.state, 'idle in transaction');
+  assert.equal(done.transaction?.statements.at(-1)?.sql, 'SELECT pg_sleep(2)');
+  await c.query('COMMIT');
+  assert.equal(connection(db(), c.processID), undefined, 'idle with no transaction: counted, not listed');
+  assert.ok(db().idleConnections >= 1);
+});
+
+test('lock contention: the waiting UPDATE and the transaction holding the row lock', async () => {
+  const holder = await connect();
+  const waiter = await connect();
+  const observer = await connect();
+  open.push(holder, waiter, observer);
+
+  const holdLine = await inRequest(11, async () => {
+    await holder.query('BEGIN');
+    const [locked, line] = [holder.query(`SELECT * FROM ${TABLE} WHERE id = 1 FOR UPDATE`), lineHere()];
+    await locked;
+    return line;
+  });
+  const { q, line: waitLine } = await inRequest(12, () => ({ q: waiter.query(`UPDATE ${TABLE} SET balance = balance - 1 WHERE id = 1`), line: lineHere() }));
+
+  // The server's own view: the UPDATE is blocked by the holder's backend.
+  const blockers = await waitFor('the UPDATE to block', async () => {
+    const r = await observer.query<{ b: number[] }>('SELECT pg_blocking_pids($1) AS b', [waiter.processID]);
+    return r.rows[0]?.b.length ? r.rows[0].b : undefined;
+  });
+  assert.deepEqual(blockers, [holder.processID]);
+
+  const state = db();
+  const w = connection(state, waiter.processID);
+  assert.ok(w, 'the waiting connection is listed');
+  assert.equal(w.pending[0]?.state, 'running');
+  assert.match(w.pending[0]?.sql ?? '', /^UPDATE superv_pg_/);
+  assert.equal(w.pending[0]?.request?.id, 12);
+  assert.equal(w.pending[0]?.site?.line, waitLine);
+  assert.equal(w.transaction, undefined, 'an autocommit UPDATE opens no transaction of its own');
+
+  const h = connection(state, holder.processID);
+  assert.ok(h, 'the holding connection is listed');
+  assert.deepEqual(h.pending, []);
+  assert.equal(h.transaction?.state, 'idle in transaction');
+  assert.equal(h.transaction?.request?.id, 11);
+  assert.deepEqual(h.transaction?.statements.map((s) => s.sql), ['BEGIN', `SELECT * FROM ${TABLE} WHERE id = 1 FOR UPDATE`]);
+  assert.equal(h.transaction?.statements[1]?.site?.line, holdLine);
+  assert.ok(state.connections.indexOf(h) < state.connections.indexOf(w), 'the older transaction is listed first');
+  const holds = state.summary.find((s) => s.includes(`backend pid ${holder.processID}`) && s.includes('may hold locks'));
+  assert.ok(holds, state.summary.join('\n'));
+  assert.ok(state.summary.some((s) => s.startsWith('GET /req/12 (request 12) has waited') && s.includes('UPDATE')), state.summary.join('\n'));
+
+  await holder.query('COMMIT');
+  await q;
+  const later = db();
+  assert.equal(connection(later, waiter.processID), undefined);
+  assert.equal(connection(later, holder.processID), undefined);
+});
+
+test('a failed statement leaves the transaction failed until ROLLBACK', async () => {
+  const c = await connect();
+  open.push(c);
+  await inRequest(13, async () => {
+    await c.query('BEGIN');
+    await assert.rejects(c.query('SELECT 1/0'));
+  });
+  // pg rejects the query on the ErrorResponse; the status comes with the ReadyForQuery right behind it.
+  const t = await waitFor('the failed status', () => {
+    const x = connection(db(), c.processID)?.transaction;
+    return x?.state === 'failed (needs ROLLBACK)' ? x : undefined;
+  });
+  assert.equal(t?.statements.at(-1)?.failed, true);
+  await c.query('ROLLBACK');
+  assert.equal(connection(db(), c.processID), undefined);
+});
+
+test('pool: a statement on a pool connection, a caller waiting for one, and the counts', async () => {
+  const pool = new pg.Pool({ ...PG, max: 1 });
+  open.push(pool);
+  const { first, second, line1, line2 } = await inRequest(21, () => {
+    const [a, l1] = [pool.query('SELECT pg_sleep(1.5)'), lineHere()];
+    const [b, l2] = [pool.query('SELECT 2 AS two'), lineHere()];
+    return { first: a, second: b, line1: l1, line2: l2 };
+  });
+  // The first statement gets the pool's only connection once it is connected.
+  const state = await waitFor('the first statement to reach its connection', () => {
+    const s = db();
+    return s.connections.some((c) => c.pending.some((p) => p.sql === 'SELECT pg_sleep(1.5)')) ? s : undefined;
+  });
+  const conn = state.connections.find((c) => c.pending.some((p) => p.sql === 'SELECT pg_sleep(1.5)'));
+  const poolJson = state.pools.find((p) => p.id === conn?.pool);
+  assert.ok(poolJson, 'the connection names its pool');
+  assert.equal(poolJson.total, 1);
+  assert.equal(poolJson.max, 1);
+  assert.equal(poolJson.waiting, 1);
+  const running = conn?.pending[0];
+  assert.equal(running?.site?.line, line1, 'the call site is pool.query in the app, not pg-pool');
+  assert.equal(running?.request?.id, 21);
+  assert.equal(typeof running?.poolWaitMs, 'number');
+  const waiter = poolJson.waiters.find((w) => w.sql === 'SELECT 2 AS two');
+  assert.ok(waiter, 'the waiting caller is listed with its SQL');
+  assert.equal(waiter.state, 'waiting for a pool connection');
+  assert.equal(waiter.site?.line, line2);
+  assert.equal(waiter.request?.id, 21);
+  assert.ok(state.summary.some((s) => s.startsWith('pg pool') && s.includes('1 callers waiting')), state.summary.join('\n'));
+
+  await first;
+  const r = await second;
+  assert.equal(r.rows[0]?.two, 2);
+  assert.deepEqual(db().pools.find((p) => p.id === poolJson.id)?.waiters, []);
+});
+
+test('recordValues: bound parameters appear only when asked for', async () => {
+  installInstrumentation({ recordValues: true });
+  try {
+    const c = await connect();
+    open.push(c);
+    await inRequest(22, async () => {
+      await c.query('BEGIN');
+      await c.query('SELECT $1::text AS a, $2::int AS b', ['secret-ish', 5]);
+    });
+    const t = connection(db(), c.processID)?.transaction;
+    assert.deepEqual(t?.statements.at(-1)?.values, ['secret-ish', 5]);
+    await c.query('ROLLBACK');
+  } finally {
+    installInstrumentation({ recordValues: false });
+  }
+});
+
+test('a connection that ends is dropped', async () => {
+  const c = await connect();
+  await inRequest(23, async () => {
+    await c.query('BEGIN');
+  });
+  assert.ok(connection(db(), c.processID)?.transaction);
+  await c.end();
+  await waitFor('the connection to be dropped', () => (connection(db(), c.processID) === undefined ? true : undefined));
+});
+
+test('a long statement is kept cut once it finishes, and says how long it was', async () => {
+  const c = await connect();
+  open.push(c);
+  const sql = `SELECT 1 /* ${'z'.repeat(5000)} */`;
+  await inRequest(24, async () => {
+    await c.query('BEGIN');
+    await c.query(sql);
+  });
+  const kept = connection(db(), c.processID)?.transaction?.statements.at(-1)?.sql ?? '';
+  assert.ok(kept.startsWith('SELECT 1 /* zzz'), kept.slice(0, 40));
+  assert.ok(kept.endsWith(`… [${sql.length} chars]`), kept.slice(-40));
+  assert.ok(kept.length < 600, `history statements are clipped to ~500 characters (${kept.length})`);
+  await c.query('ROLLBACK');
+});
