@@ -74,3 +74,28 @@ test('lock contention: the dump shows the waiting statement and the transaction 
   assert.equal((await transfer).status, 200);
   await s.kill();
 });
+
+test('app state providers: their JSON is in the dump; one that throws or never returns does not break or delay it', async () => {
+  for (const hang of [false, true]) {
+    const port = await freePort();
+    const s = new Superv(['start', join(FIXTURES, 'provider-app.js'), '-w', '1', '--dump-timeout', '2s', '--dump-dir', tempDir()],
+      { env: { PORT: String(port), ...(hang ? { HANG_PROVIDER: '1' } : {}) } });
+    await s.waitEvent('master-ready');
+    const [pid] = s.workerPids();
+    const t0 = Date.now();
+    process.kill(pid!, 'SIGUSR2');
+    const [written] = await s.waitEvent('dump-written', 1, 10000);
+    assert.ok(Date.now() - t0 < 2000 + 1500, `dump took ${Date.now() - t0} ms`);
+    const d = JSON.parse(readFileSync(written!.file as string, 'utf8')) as Dump;
+    if (!hang) {
+      assert.deepEqual((d.capture!.state as Record<string, unknown>).jobs, { waiting: 3, oldestJob: 'resize-image' });
+      assert.match(JSON.stringify((d.capture!.state as Record<string, unknown>).cache), /cache client not connected/);
+    } else {
+      assert.equal(d.capture!.complete, false, 'the probe was cut off');
+      assert.ok(d.capture!.incomplete, 'and the dump says why');
+    }
+    assert.ok(alive(pid!));
+    assert.equal((await get(port, '/')).status, 200, 'the app carries on');
+    await s.kill();
+  }
+});
