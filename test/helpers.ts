@@ -107,6 +107,12 @@ export class Superv {
     return [...new Set(this.events('worker-spawned').map((l) => l.pid as number))].filter((p) => !exited.has(p));
   }
 
+  /** Workers that listened and have not exited. */
+  readyPids(): number[] {
+    const exited = new Set(this.events('worker-exited').map((l) => l.pid));
+    return [...new Set(this.events('worker-ready').map((l) => l.pid as number))].filter((p) => !exited.has(p));
+  }
+
   allWorkerPids(): number[] {
     return [...new Set(this.events('worker-spawned').map((l) => l.pid as number))];
   }

@@ -30,23 +30,26 @@ async function startApp(extra: string[], dir = tempDir(), runDir = tempDir('supe
 
 describe('chaos', () => {
   test('kill -9 random workers every 300 ms under load: the master holds, the count is restored, no fork storm', async () => {
-    const { s, port } = await startApp(['-w', '2', '--min-uptime', '200ms']);
+    // Three workers, and the last live one is spared: when every worker is dead at once Node's cluster
+    // closes the shared port until one listens again (a known limit, docs/reliability.md), and a load
+    // generator's reconnect loop turns that window into thousands of refused connections.
+    const { s, port } = await startApp(['-w', '3', '--min-uptime', '200ms']);
     const connections = 10;
     const load = autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: 6, timeout: 3 });
     let kills = 0;
     const chaosUntil = Date.now() + 4000;
     while (Date.now() < chaosUntil) {
-      const pids = s.workerPids().filter(alive);
-      const victim = pids[Math.floor(Math.random() * pids.length)];
+      const pids = s.readyPids().filter(alive);
+      const victim = pids.length >= 2 ? pids[Math.floor(Math.random() * pids.length)] : undefined;
       if (victim) { try { process.kill(victim, 'SIGKILL'); kills++; } catch { /* raced */ } }
       await sleep(300);
     }
     const result = await load;
-    await s.waitFor(() => s.workerPids().filter(alive).length === 2 || undefined, 15000, 'count restored');
+    await s.waitFor(() => s.workerPids().filter(alive).length === 3 || undefined, 15000, 'count restored');
     assert.ok(alive(s.pid), 'master alive');
     assert.equal((await get(port, '/')).status, 200);
     const spawns = s.events('worker-spawned').length;
-    assert.ok(spawns <= 2 + kills + 1, `${spawns} spawns for ${kills} kills: no fork storm`);
+    assert.ok(spawns <= 3 + kills + 1, `${spawns} spawns for ${kills} kills: no fork storm`);
     // Each kill can fail the requests on that worker's open connections, and no more.
     assert.ok(result.errors + result.timeouts <= kills * connections, `${result.errors} errors, ${result.timeouts} timeouts, ${kills} kills`);
     assert.ok(result.requests.total > 200, `load ran: ${result.requests.total}`);
