@@ -197,6 +197,10 @@ test('lock contention: the waiting UPDATE and the transaction holding the row lo
   await waitFor('the UPDATE to wait for the lock', async () => {
     const [rows] = await observer.query('SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?', [wid]);
     return (rows as Array<{ trx_state: string }>)[0]?.trx_state === 'LOCK WAIT' ? true : undefined;
+  }).catch(async (err: Error) => {
+    const [trx] = await observer.query('SELECT trx_mysql_thread_id, trx_state, trx_query FROM information_schema.INNODB_TRX');
+    const [list] = await observer.query('SHOW FULL PROCESSLIST');
+    throw new Error(`${err.message}; holder ${hid}, waiter ${wid}; INNODB_TRX ${JSON.stringify(trx)}; PROCESSLIST ${JSON.stringify(list)}`);
   });
 
   const state = db();

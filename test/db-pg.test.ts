@@ -219,7 +219,19 @@ test('pool: a statement on a pool connection, a caller waiting for one, and the 
   assert.equal(waiter.request?.id, 21);
   assert.ok(state.summary.some((s) => s.startsWith('pg pool') && s.includes('1 callers waiting')), state.summary.join('\n'));
 
+  // A checkout with a callback, while the pool is still busy: a waiter with no SQL yet.
+  const { checkedOut, checkoutLine } = await inRequest(25, () => {
+    const [p, l] = [new Promise<void>((resolve) => pool.connect((err, _client, release) => { release(err); resolve(); })), lineHere()];
+    return { checkedOut: p, checkoutLine: l };
+  });
+  const checkout = db().pools.find((p) => p.id === poolJson.id)?.waiters.find((w) => w.what === 'connection checkout');
+  assert.ok(checkout, 'the checkout is listed');
+  assert.equal(checkout.sql, undefined);
+  assert.equal(checkout.site?.line, checkoutLine);
+  assert.equal(checkout.request?.id, 25);
+
   await first;
+  await checkedOut;
   const r = await second;
   assert.equal(r.rows[0]?.two, 2);
   assert.deepEqual(db().pools.find((p) => p.id === poolJson.id)?.waiters, []);

@@ -47,13 +47,13 @@ test('db provider: queued statements are listed in order, capped, with long SQL 
   const c = deadClient();
   const long = `SELECT '${'x'.repeat(10_000)}'`;
   for (let i = 0; i < 15; i++) c.query(i === 0 ? long : `SELECT ${i}`).catch(() => undefined);
-  const conn = db().connections.find((x) => x.pending.some((p) => p.sql.startsWith("SELECT 'xxx")));
+  const conn = db().connections.find((x) => x.pending.some((p) => p.sql?.startsWith("SELECT 'xxx")));
   assert.ok(conn, 'the never-connected client is listed with its queue');
   assert.equal(conn.pending.length, 10);
   assert.equal(conn.pendingMore, 5);
   assert.ok(conn.pending.every((p) => p.state === 'queued'));
   assert.deepEqual(conn.pending.slice(1, 3).map((p) => p.sql), ['SELECT 1', 'SELECT 2']);
-  const sql = conn.pending[0]!.sql;
+  const sql = conn.pending[0]!.sql ?? '';
   assert.ok(sql.length < 2100 && sql.endsWith(`[${long.length} chars]`), sql.slice(-40));
   assert.equal(conn.serverId, undefined, 'no backend pid before the connection exists');
 });
@@ -71,6 +71,29 @@ test('db provider: a connection whose driver internals surprise it is reported, 
   assert.doesNotThrow(() => JSON.stringify(state));
 });
 
+function lineHere(): number {
+  const m = /:(\d+):\d+\)?$/.exec(new Error().stack?.split('\n')[2] ?? '');
+  return Number(m?.[1]);
+}
+
+test('call sites: one SQL text keeps the site it was first issued from; short texts and callSiteCache:false are exact', () => {
+  const c = deadClient();
+  const text = `SELECT * FROM cache_probe_${process.pid} WHERE id = $1`;
+  const [, first] = [c.query(text, [1]).catch(() => undefined), lineHere()];
+  const [, second] = [c.query(text, [2]).catch(() => undefined), lineHere()];
+  const [, shortA] = [c.query('SELECT 1').catch(() => undefined), lineHere()];
+  const [, shortB] = [c.query('SELECT 1').catch(() => undefined), lineHere()];
+  installInstrumentation({ recordValues: false, callSiteCache: false });
+  const [, exact] = [c.query(text, [3]).catch(() => undefined), lineHere()];
+  installInstrumentation({ recordValues: false });
+  const conn = db().connections.find((x) => x.pending.some((p) => p.sql === text));
+  assert.ok(conn);
+  const lines = conn.pending.map((p) => p.site?.line);
+  assert.notEqual(first, second);
+  assert.deepEqual(lines, [first, first, shortA, shortB, exact]);
+});
+
+// Last: it fills the listing cap, which would hide the connections of any test after it.
 test('db provider: bounded and quick with many busy connections', (t) => {
   for (let i = 0; i < 300; i++) deadClient().query(`SELECT ${i} /* ${'y'.repeat(3000)} */`).catch(() => undefined);
   const t0 = process.hrtime.bigint();

@@ -25,7 +25,10 @@ const HISTORY_SQL_CHARS = 500;
 const SQL_BUDGET = 256 * 1024;
 
 export interface StatementJson {
-  sql: string;
+  /** Absent for a caller waiting to check a connection out (pool.connect(), getConnection()). */
+  sql?: string;
+  /** Set for those: 'connection checkout'. */
+  what?: 'connection checkout';
   state?: 'running' | 'queued' | 'waiting for a pool connection';
   /** Pending: since the app issued it. */
   ageMs?: number;
@@ -102,6 +105,14 @@ class Reader {
   readonly now = Date.now();
   readonly budget = new TextBudget(SQL_BUDGET);
   readonly notes: string[] = [];
+  /** requestById() scans the tracker's slots: once per request id per dump is enough. */
+  private readonly requests = new Map<number, RequestRef | undefined>();
+
+  request(id: number | undefined): RequestRef | undefined {
+    if (id === undefined) return undefined;
+    if (!this.requests.has(id)) this.requests.set(id, requestRef(id));
+    return this.requests.get(id);
+  }
 
   statement(s: Statement, sqlChars: number, state?: StatementJson['state']): StatementJson {
     // Keys in reading order: what, how long, the SQL, for whom, from where.
@@ -109,9 +120,10 @@ class Reader {
     if (state !== undefined) j.state = state;
     if (s.endedAt === 0) j.ageMs = this.now - s.startedAt;
     else j.durationMs = s.endedAt - (s.connectedAt || s.startedAt);
-    j.sql = this.budget.clip(s.sql, sqlChars, s.sqlLength);
+    if (s.kind === 'connect') j.what = 'connection checkout';
+    else j.sql = this.budget.clip(s.sql, sqlChars, s.sqlLength);
     if (s.failed) j.failed = true;
-    const request = requestRef(s.requestId);
+    const request = this.request(s.requestId);
     if (request !== undefined) j.request = request;
     const site = s.callSite();
     if (site !== undefined) j.site = site;
@@ -128,7 +140,7 @@ class Reader {
       state: c.txFailed ? 'failed (needs ROLLBACK)' : idle ? 'idle in transaction' : 'active',
       ageMs: this.now - c.txSince,
     } as TransactionJson;
-    const request = requestRef(opener?.requestId);
+    const request = this.request(opener?.requestId);
     if (request !== undefined) t.request = request;
     const site = opener?.callSite();
     if (site !== undefined) t.openedAt = site;
@@ -183,8 +195,8 @@ function sentences(rows: ConnectionJson[], pools: PoolJson[], now: number): stri
     const tx = c.transaction === undefined ? '' : `, inside a transaction open for ${seconds(c.transaction.ageMs)}`;
     const head = `${requestLabel(s.request)} has waited ${seconds(s.ageMs ?? 0)}`;
     out.push(s.state === 'queued'
-      ? `${head} for \`${oneLine(s.sql)}\`${at(s.site)} to reach the server: it is queued behind another statement on ${who(c)}${tx}`
-      : `${head} on \`${oneLine(s.sql)}\`${at(s.site)}; ${who(c)}${tx}`);
+      ? `${head} for \`${oneLine(s.sql ?? '')}\`${at(s.site)} to reach the server: it is queued behind another statement on ${who(c)}${tx}`
+      : `${head} on \`${oneLine(s.sql ?? '')}\`${at(s.site)}; ${who(c)}${tx}`);
   }
   const txs = rows.filter((c) => c.transaction !== undefined).sort((a, b) => b.transaction!.ageMs - a.transaction!.ageMs);
   for (const c of txs) {
@@ -194,7 +206,7 @@ function sentences(rows: ConnectionJson[], pools: PoolJson[], now: number): stri
     let tail = '';
     if (t.state !== 'active' && last !== undefined) {
       const endedAgo = now - (last.endedAt ?? now);
-      tail = `; ${t.state} since \`${oneLine(last.sql)}\` finished ${seconds(endedAgo)} ago${at(last.site)}: it may hold locks that others wait for`;
+      tail = `; ${t.state} since \`${oneLine(last.sql ?? '')}\` finished ${seconds(endedAgo)} ago${at(last.site)}: it may hold locks that others wait for`;
     }
     out.push(`${who(c)} has had a transaction open for ${seconds(t.ageMs)} for ${requestLabel(t.request)}${opened}${tail}`);
   }

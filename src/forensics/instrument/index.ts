@@ -2,11 +2,13 @@
 // which statements and outbound calls were pending, for which request, issued where, and which
 // transactions were open: the `db` and `outbound` state providers.
 //
-//   pg.ts, mysql2.ts   patch the drivers' prototypes when hook.ts sees their files load
+//   hook.ts            sees the drivers' CommonJS files load (require and import alike)
+//   pg.ts, mysql2.ts   patch the drivers' prototypes (patch.ts: once, where the method is defined)
 //   state.ts           per-statement, per-connection and per-pool bookkeeping (bounded)
-//   db-state.ts        the `db` provider, read at dump time
+//   db-state.ts        the `db` provider, read at dump time (sql.ts, describe.ts: its words)
 //   outbound.ts        http/https/fetch tracking and the `outbound` provider
-//   callsite.ts        cheap stack capture on the hot path, resolution at dump time
+//   callsite.ts        the app's call site: cached per SQL text, or captured cheaply and resolved late
+//   settings.ts        the options, read by the wrappers
 
 import { enableRequestContext } from '../context';
 import { registerStateProvider } from '../providers';

@@ -68,7 +68,6 @@ function queued(q: MyQueue | MyCommand[] | undefined, i: number): MyCommand | un
 
 const connAdapter: ConnAdapter = {
   driver: 'mysql2',
-  serverIdLabel: 'connection id',
   pending(client, max) {
     const c = client as MyConn;
     const items: Pending[] = [];
@@ -186,7 +185,7 @@ function onIssued(c: MyConn, cmd: unknown, stmt: Statement | undefined): void {
   command.on('end', onCommandEnd);
 }
 
-function wrapIssue(original: Method, name: string): Method {
+function wrapIssue(original: Method): Method {
   const wrapper = function supervMysqlIssue(this: unknown, sql?: unknown, values?: unknown): unknown {
     const adopted = adopting;
     adopting = undefined;
@@ -201,15 +200,14 @@ function wrapIssue(original: Method, name: string): Method {
     }
     return cmd;
   };
-  Object.defineProperty(wrapper, 'name', { value: name });
   return wrapper;
 }
 
 function patchConnection(exports: unknown): void {
   const proto = (exports as { prototype?: unknown } | undefined)?.prototype;
   if (!isObject(proto) || typeof proto.query !== 'function') throw new Error('mysql2 Connection has no prototype.query');
-  wrapMethod(proto, 'query', (original) => wrapIssue(original, 'query'));
-  wrapMethod(proto, 'execute', (original) => wrapIssue(original, 'execute'));
+  wrapMethod(proto, 'query', wrapIssue);
+  wrapMethod(proto, 'execute', wrapIssue);
 }
 
 function wrapPoolIssue(original: Method): Method {

@@ -76,7 +76,6 @@ function newest(c: PgClient): PgQuery | undefined {
 
 const connAdapter: ConnAdapter = {
   driver: 'pg',
-  serverIdLabel: 'backend pid',
   pending(client, max) {
     const c = client as PgClient;
     const items: Pending[] = [];

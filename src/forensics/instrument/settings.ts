@@ -12,6 +12,11 @@ export interface InstrumentationOptions {
    * directly and through a thin helper; an ORM in node_modules needs more (its frame is shown otherwise).
    */
   callSiteFrames?: number;
+  /**
+   * Reuse the call site first seen for the same SQL text instead of capturing it per query (callsite.ts
+   * says why and when it is still exact). Default true; false captures every statement's own stack.
+   */
+  callSiteCache?: boolean;
 }
 
 export const DEFAULT_FRAMES = 4;
@@ -19,10 +24,12 @@ export const DEFAULT_FRAMES = 4;
 export const settings = {
   recordValues: false,
   frames: DEFAULT_FRAMES,
+  siteCache: true,
 };
 
 export function configure(opts: InstrumentationOptions): void {
   settings.recordValues = opts.recordValues === true;
   const f = opts.callSiteFrames;
+  settings.siteCache = opts.callSiteCache !== false;
   settings.frames = typeof f === 'number' && Number.isFinite(f) ? Math.max(0, Math.min(50, Math.floor(f))) : DEFAULT_FRAMES;
 }

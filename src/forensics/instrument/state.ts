@@ -8,7 +8,7 @@
 // MAX_TX_STATEMENTS statements of its open transaction, pools keep at most MAX_WAITERS waiters.
 
 import { currentRequestId } from '../context';
-import { captureSite, resolveSite, type CallSite } from './callsite';
+import { cachedSite, captureSite, MIN_CACHED_SQL, resolveSite, type CallSite } from './callsite';
 import { settings } from './settings';
 import { txEffect } from './sql';
 
@@ -30,8 +30,8 @@ export class Statement {
   connectedAt = 0;
   failed = false;
   conn: ConnState | undefined = undefined;
-  /** The app frame, resolved on first read; null when none was captured or found. */
-  private site: CallSite | null | undefined = undefined;
+  /** The app frame: from the per-SQL cache, or resolved on first read; null when none was found. */
+  site: CallSite | null | undefined = undefined;
 
   /** The SQL's length before finish() cut it. */
   readonly sqlLength: number;
@@ -68,7 +68,11 @@ function detachedHead(s: string, n: number): string {
 /** A Statement for what the app is issuing now; `below` is the wrapper the app called. */
 export function newStatement(sql: string, values: unknown, below: Function, kind: 'query' | 'connect' = 'query'): Statement {
   const s = new Statement(sql, settings.recordValues ? values : undefined, currentRequestId(), kind);
-  captureSite(s, below, settings.frames);
+  const frames = settings.frames;
+  if (frames === 0) s.site = null;
+  else if (settings.siteCache && sql.length >= MIN_CACHED_SQL && txEffect(sql) === 0) s.site = cachedSite(sql, below, frames);
+  // Captured on the statement itself, formatted only if a dump lists it.
+  if (s.site === undefined) captureSite(s, below, frames);
   return s;
 }
 
@@ -81,10 +85,9 @@ export interface Pending {
 /** What only the driver knows, read at dump time. `client` is the driver's connection object. */
 export interface ConnAdapter {
   readonly driver: Driver;
-  /** Label of the server-side id: pg's backend pid, MySQL's connection (thread) id. */
-  readonly serverIdLabel: string;
   /** Statements issued and not finished, in order; at most `max`, and how many more there are. */
   pending(client: object, max: number): { items: Pending[]; more: number };
+  /** The server's id for the connection: pg's backend pid, MySQL's connection (thread) id. */
   serverId(client: object): number | undefined;
   closed(client: object): boolean;
   database(client: object): string | undefined;
