@@ -34,15 +34,31 @@ function usPerRequest(ticks: number, ok: number): number {
 }
 
 export async function helloFigure(plan: Plan): Promise<FigureResult> {
-  const app = join(FIXTURES, 'hello.js');
   const pm2 = Pm2Home.available() ? new Pm2Home() : undefined;
-  const runs: Partial<Record<SystemName, Running>> = {};
   const s: Record<SystemName, Samples> = { superv: empty(), cluster: empty(), pm2: empty() };
   const notes: string[] = [];
+  // Fresh processes for each batch of rounds: one process can run a few % faster or slower than its twin for
+  // its whole life (code and heap layout), which alternating rounds alone cannot cancel out.
+  const perInstance = Math.ceil(plan.helloRounds / plan.helloInstances);
+  try {
+    for (let i = 0, r = 0; i < plan.helloInstances; i++, r += perInstance) {
+      await instance(plan, pm2, `hello-${i}`, r, Math.min(perInstance, plan.helloRounds - r), s, notes);
+    }
+  } finally {
+    await pm2?.kill();
+  }
+  return { rows: rows(plan, s, pm2 !== undefined), details: details(plan, s), notes };
+}
+
+/** Starts the systems side by side, warms them up, runs `rounds` rotated rounds (numbered from `first`), stops them. */
+async function instance(plan: Plan, pm2: Pm2Home | undefined, pm2Name: string, first: number, rounds: number,
+  s: Record<SystemName, Samples>, notes: string[]): Promise<void> {
+  const app = join(FIXTURES, 'hello.js');
+  const runs: Partial<Record<SystemName, Running>> = {};
   try {
     runs.superv = startSuperv({ app, workers: plan.workers, port: await freePort() });
     runs.cluster = startCluster({ app, workers: plan.workers, port: await freePort() });
-    if (pm2) runs.pm2 = await pm2.start({ app, workers: plan.workers, port: await freePort() }, 'hello');
+    if (pm2) runs.pm2 = await pm2.start({ app, workers: plan.workers, port: await freePort() }, pm2Name);
     const systems = (Object.keys(runs) as SystemName[]);
     for (const sys of systems) {
       if (await pollUntil200(runs[sys]!.url + '/', Date.now() + 20_000) === undefined) throw new Error(`${sys} did not serve within 20 s`);
@@ -50,7 +66,7 @@ export async function helloFigure(plan: Plan): Promise<FigureResult> {
     // Wait until every worker listens (the first 200 only proves one does), then warm up the JITs.
     await sleep(1000);
     for (const sys of systems) await load({ url: runs[sys]!.url + '/', connections: plan.connections, durationS: plan.warmupSeconds });
-    for (let r = 0; r < plan.helloRounds; r++) {
+    for (let r = first; r < first + rounds; r++) {
       for (const sys of rotate(systems, r)) {
         const run = runs[sys]!;
         const before = cpuNow(run);
@@ -72,9 +88,7 @@ export async function helloFigure(plan: Plan): Promise<FigureResult> {
     }
   } finally {
     for (const run of Object.values(runs)) await run?.stop();
-    await pm2?.kill();
   }
-  return { rows: rows(plan, s, pm2 !== undefined), details: details(s), notes };
 }
 
 function rows(plan: Plan, s: Record<SystemName, Samples>, hasPm2: boolean): Row[] {
@@ -116,9 +130,9 @@ function rows(plan: Plan, s: Record<SystemName, Samples>, hasPm2: boolean): Row[
   ];
 }
 
-function details(s: Record<SystemName, Samples>): string[] {
+function details(plan: Plan, s: Record<SystemName, Samples>): string[] {
   const line = (sys: SystemName) => `${LABEL[sys]}: req/s ${s[sys].rps.map((x) => fixed(x)).join(', ')}; p99 ms ${s[sys].p99.join(', ')}; ` +
     `worker CPU µs/req ${s[sys].workerUs.map((x) => fixed(x, 1)).join(', ')}; master RSS ${s[sys].masterKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB; worker RSS ${s[sys].workerKiB.map((k) => fixed(k / 1024, 1)).join(', ')} MiB`;
-  return ['**Hello world** (per round, rounds rotated):\n\n' + (['superv', 'cluster', 'pm2'] as const).filter((x) => s[x].rps.length > 0)
+  return [`**Hello world** (per round, rounds rotated, fresh processes every ${Math.ceil(plan.helloRounds / plan.helloInstances)} rounds):\n\n` + (['superv', 'cluster', 'pm2'] as const).filter((x) => s[x].rps.length > 0)
     .map((x) => `- ${line(x)}`).join('\n')];
 }

@@ -51,33 +51,14 @@ export async function pgFigure(plan: Plan, sw: InstrumentSwitch | undefined): Pr
     rows: [{ figure, superv: `n/a (${why})`, bare: '—', pm2: '—', compare: 'n/a', target: '≥ 0.98', result: 'n/a' }], details: [], notes: [`pg: ${why}`],
   });
   if (!(await reachable('127.0.0.1', 5432, 1000))) return na('PostgreSQL not reachable on 127.0.0.1:5432');
-  const app = join(FIXTURES, 'pg.js');
   const a: number[] = [];
   const b: number[] = [];
   const notes: string[] = [];
-  let runA: Running | undefined;
-  let runB: Running | undefined;
-  try {
-    runA = startSuperv({ app, workers: plan.workers, port: await freePort() }, sw?.on ?? []);
-    runB = sw ? startSuperv({ app, workers: plan.workers, port: await freePort() }, sw.off) : startCluster({ app, workers: plan.workers, port: await freePort() });
-    for (const run of [runA, runB]) {
-      if (await pollUntil200(run.url + '/', Date.now() + 20_000) === undefined) throw new Error(`${run.name} did not serve within 20 s`);
-      const probe = await fetchOnce(run.url + '/db', 5000);
-      if (!('status' in probe) || probe.status !== 200) return na(`the /db route failed: ${'status' in probe ? `${probe.status} ${probe.body}` : probe.error}`);
-    }
-    await sleep(1000);
-    for (const run of [runA, runB]) await load({ url: run.url + '/db', connections: CONNECTIONS, durationS: plan.warmupSeconds });
-    for (let r = 0; r < plan.pgRounds; r++) {
-      const order = r % 2 === 0 ? [[runA, a], [runB, b]] as const : [[runB, b], [runA, a]] as const;
-      for (const [run, out] of order) {
-        const res = await load({ url: run.url + '/db', connections: CONNECTIONS, durationS: plan.pgSeconds });
-        if (res.errors + res.non2xx > 0) notes.push(`pg: round ${r + 1}: ${res.errors} errors, ${res.non2xx} non-2xx`);
-        out.push(res.reqPerSec);
-      }
-    }
-  } finally {
-    await runA?.stop();
-    await runB?.stop();
+  // Fresh processes for each batch of rounds (see hello.ts: a process keeps its own speed for its whole life).
+  const perInstance = Math.ceil(plan.pgRounds / plan.pgInstances);
+  for (let i = 0, r = 0; i < plan.pgInstances; i++, r += perInstance) {
+    const failed = await pgInstance(plan, sw, r, Math.min(perInstance, plan.pgRounds - r), a, b, notes);
+    if (failed !== undefined) return na(failed);
   }
   const ratio = median(pairedRatios(a, b));
   const [labelA, labelB] = sw ? ['on', 'off'] : ['superv', 'bare cluster'];
@@ -93,4 +74,35 @@ export async function pgFigure(plan: Plan, sw: InstrumentSwitch | undefined): Pr
       `${labelA} ${a.map((x) => fixed(x)).join(', ')}; ${labelB} ${b.map((x) => fixed(x)).join(', ')}.`],
     notes,
   };
+}
+
+/** One pair of fresh systems: A = superv (instrumentation on), B = superv off or the bare cluster. Returns why it failed. */
+async function pgInstance(plan: Plan, sw: InstrumentSwitch | undefined, first: number, rounds: number,
+  a: number[], b: number[], notes: string[]): Promise<string | undefined> {
+  const app = join(FIXTURES, 'pg.js');
+  let runA: Running | undefined;
+  let runB: Running | undefined;
+  try {
+    runA = startSuperv({ app, workers: plan.workers, port: await freePort() }, sw?.on ?? []);
+    runB = sw ? startSuperv({ app, workers: plan.workers, port: await freePort() }, sw.off) : startCluster({ app, workers: plan.workers, port: await freePort() });
+    for (const run of [runA, runB]) {
+      if (await pollUntil200(run.url + '/', Date.now() + 20_000) === undefined) throw new Error(`${run.name} did not serve within 20 s`);
+      const probe = await fetchOnce(run.url + '/db', 5000);
+      if (!('status' in probe) || probe.status !== 200) return `the /db route failed: ${'status' in probe ? `${probe.status} ${probe.body}` : probe.error}`;
+    }
+    await sleep(1000);
+    for (const run of [runA, runB]) await load({ url: run.url + '/db', connections: CONNECTIONS, durationS: plan.warmupSeconds });
+    for (let r = first; r < first + rounds; r++) {
+      const order = r % 2 === 0 ? [[runA, a], [runB, b]] as const : [[runB, b], [runA, a]] as const;
+      for (const [run, out] of order) {
+        const res = await load({ url: run.url + '/db', connections: CONNECTIONS, durationS: plan.pgSeconds });
+        if (res.errors + res.non2xx > 0) notes.push(`pg: round ${r + 1}: ${res.errors} errors, ${res.non2xx} non-2xx`);
+        out.push(res.reqPerSec);
+      }
+    }
+    return undefined;
+  } finally {
+    await runA?.stop();
+    await runB?.stop();
+  }
 }

@@ -15,16 +15,26 @@ import { FIXTURES, startSuperv, type SupervRunning } from '../lib/systems';
 const TIMEOUT_MS = 2000;
 const BOUND_MS = TIMEOUT_MS + 10_000;
 
-interface Round { dumpMs: number; exitMs: number; servingMs: number; namesSpin: boolean }
+interface Round {
+  dumpMs: number;
+  exitMs: number;
+  servingMs: number;
+  namesSpin: boolean;
+  /** How long the loop had been blocked when captured, as the worker's watchdog measured it (shared-memory tick). */
+  blockedMs: number;
+}
 
-/** Did the dump name the busy loop? Proves the figure times a useful dump, not an empty one. */
-function dumpNamesSpin(file: unknown): boolean {
-  if (typeof file !== 'string') return false;
+/** What the dump says: did it name the busy loop (a useful dump, not an empty one), and how long was the loop blocked? */
+function readDump(file: unknown): { namesSpin: boolean; blockedMs: number } {
+  if (typeof file !== 'string') return { namesSpin: false, blockedMs: Number.NaN };
   try {
-    const dump = JSON.parse(readFileSync(file, 'utf8')) as { capture?: { stack?: Array<{ function?: string }> } };
-    return dump.capture?.stack?.some((f) => f.function === 'spin') ?? false;
+    const dump = JSON.parse(readFileSync(file, 'utf8')) as { capture?: { stack?: Array<{ function?: string }>; loop?: { blockedForMs?: number } } };
+    return {
+      namesSpin: dump.capture?.stack?.some((f) => f.function === 'spin') ?? false,
+      blockedMs: dump.capture?.loop?.blockedForMs ?? Number.NaN,
+    };
   } catch {
-    return false;
+    return { namesSpin: false, blockedMs: Number.NaN };
   }
 }
 
@@ -44,7 +54,7 @@ async function oneStall(run: SupervRunning): Promise<Round | string> {
   const fresh = String(spawned.pid);
   const served = await pollUntil200(`${run.url}/pid`, t0 + BOUND_MS, 5, (body) => body === fresh);
   if (served === undefined) return 'the replacement never answered';
-  return { dumpMs: dumped.time - t0, exitMs: exited.time - t0, servingMs: served - t0, namesSpin: dumpNamesSpin(dumped.fields.file) };
+  return { dumpMs: dumped.time - t0, exitMs: exited.time - t0, servingMs: served - t0, ...readDump(dumped.fields.file) };
 }
 
 export async function stallFigure(plan: Plan): Promise<FigureResult> {
@@ -68,18 +78,24 @@ export async function stallFigure(plan: Plan): Promise<FigureResult> {
   const worst = Math.max(...rounds.map((x) => Math.max(x.dumpMs, x.exitMs, x.servingMs)));
   const bound = TIMEOUT_MS + 1000;
   if (rounds.some((x) => !x.namesSpin)) notes.push('stall: a dump did not name the busy function `spin`');
+  const early = rounds.filter((x) => x.blockedMs < TIMEOUT_MS);
+  if (early.length > 0) {
+    notes.push(`stall: ${early.length} of ${rounds.length} workers were killed before their loop had been blocked for --timeout ` +
+      `(${TIMEOUT_MS} ms): blocked ${early.map((x) => x.blockedMs).join(', ')} ms by the watchdog's own clock`);
+  }
   return {
     rows: [{
       figure: `stall → dump written / worker exited / replacement serving (--timeout ${TIMEOUT_MS / 1000}s)`,
       superv: `${seconds(m('dumpMs'))} / ${seconds(m('exitMs'))} / ${seconds(m('servingMs'))} (worst ${seconds(worst)})`,
       bare: '— (never detected)', pm2: '— (never detected)',
-      compare: `gunicorn-style: killed at ${TIMEOUT_MS / 1000} s, no dump`,
+      compare: `loop blocked at capture: median ${seconds(median(rounds.map((x) => x.blockedMs)))} (gunicorn-style: killed at ${TIMEOUT_MS / 1000} s, no dump)`,
       target: `each ≤ ${seconds(bound)}`, result: rounds.length === 0 ? 'n/a' : Math.max(m('dumpMs'), m('exitMs'), m('servingMs')) <= bound ? 'pass' : 'MISS',
     }],
     details: [`**Stall** (ms from the request's start: dump-written / worker-exited / first 200 from the replacement): ` +
-      rounds.map((x) => `${x.dumpMs} / ${x.exitMs} / ${x.servingMs}`).join('; ') +
-      `. Every dump names \`spin\`: ${rounds.every((x) => x.namesSpin) ? 'yes' : 'no'}. The master notices a stall by missing heartbeats ` +
-      `(every 1 s), so detection happens between timeout − 1 s and timeout after the request started.`],
+      rounds.map((x) => `${x.dumpMs} / ${x.exitMs} / ${x.servingMs} (loop blocked ${x.blockedMs} ms at capture)`).join('; ') +
+      `. Every dump names \`spin\`: ${rounds.every((x) => x.namesSpin) ? 'yes' : 'no'}. The master measures silence from the last ` +
+      `heartbeat (sent every 1 s), which can precede the stall by up to one interval: a worker is killed after its loop has been ` +
+      `blocked between timeout − 1 s and timeout.`],
     notes,
   };
 }

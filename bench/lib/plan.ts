@@ -1,4 +1,4 @@
-// How long and how often each figure runs. Full: ~6–8 minutes on 2 cores. Quick (`-- --quick`): a ~1-minute
+// How long and how often each figure runs. Full: ~5 minutes on 2 cores. Quick (`-- --quick`): a ~1-minute
 // smoke run that proves every figure still works; its numbers are too short-lived to publish.
 
 export interface Plan {
@@ -8,6 +8,8 @@ export interface Plan {
   connections: number;
   startRounds: number;
   helloRounds: number;
+  /** Fresh sets of processes the hello rounds are spread over. */
+  helloInstances: number;
   helloSeconds: number;
   warmupSeconds: number;
   reloadRounds: number;
@@ -16,21 +18,22 @@ export interface Plan {
   idleWorkers: number;
   idleSeconds: number;
   pgRounds: number;
+  pgInstances: number;
   pgSeconds: number;
 }
 
 export const FULL: Plan = {
   mode: 'full', workers: 2, connections: 50,
-  startRounds: 5, helloRounds: 10, helloSeconds: 3, warmupSeconds: 3,
+  startRounds: 7, helloRounds: 12, helloInstances: 3, helloSeconds: 3, warmupSeconds: 2,
   reloadRounds: 3, stallRounds: 5, captureSamples: 30,
   idleWorkers: 32, idleSeconds: 20,
-  pgRounds: 6, pgSeconds: 5,
+  pgRounds: 8, pgInstances: 2, pgSeconds: 4,
 };
 
 export const QUICK: Plan = {
   mode: 'quick', workers: 2, connections: 50,
-  startRounds: 2, helloRounds: 2, helloSeconds: 2, warmupSeconds: 1,
+  startRounds: 2, helloRounds: 2, helloInstances: 1, helloSeconds: 2, warmupSeconds: 1,
   reloadRounds: 1, stallRounds: 1, captureSamples: 20,
   idleWorkers: 8, idleSeconds: 5,
-  pgRounds: 2, pgSeconds: 2,
+  pgRounds: 2, pgInstances: 1, pgSeconds: 2,
 };
