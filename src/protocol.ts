@@ -46,12 +46,15 @@ export type MasterToWorker =
 
 /** Master → watchdog, one JSON object per line on the private pipe (fd 4). */
 export type MasterToWatchdog =
-  | { act: 'capture'; id: number; reason: DumpReason; budgetMs: number; requestId?: number };
+  | { act: 'capture'; id: number; reason: DumpReason; budgetMs: number; requestId?: number }
+  /** How long has the main thread been blocked? Asked before a timeout kill, answered from shared memory. */
+  | { act: 'loop'; id: number };
 
 /** Watchdog → master, one JSON object per line on the private pipe. */
 export type WatchdogToMaster =
   | { act: 'hello'; pid: number }
   | { act: 'capture'; id: number; capture: Capture }
+  | { act: 'loop'; id: number; blockedForMs: number }
   /** The watchdog saw a request pass the `slow` threshold and captured on its own. */
   | { act: 'slow'; requestId: number; capture: Capture };
 

@@ -29,6 +29,8 @@ import type { ControlRequest } from '../control/protocol';
 import { workerStatuses, type MasterStatus } from './status';
 
 export const TICK_MS = 100;
+/** How long the master waits for the watchdog's word on a silent worker's loop. */
+const LOOP_QUERY_MS = 500;
 
 type Phase = 'starting' | 'running' | 'stopping' | 'halted';
 
@@ -149,14 +151,30 @@ export class Arbiter {
     for (const h of this.workers.values()) {
       if (h.state !== 'ready' && h.state !== 'draining') continue;
       const silentFor = now - h.lastHeartbeatAt;
-      if (silentFor < this.config.timeout) continue;
-      const summary = `the event loop of worker ${h.id} (pid ${h.pid}) has been blocked for ${(silentFor / 1000).toFixed(1)} s ` +
-        `(timeout ${formatDuration(this.config.timeout)})`;
-      this.log.error({ event: 'worker-stuck', worker: h.id, pid: h.pid, silentMs: silentFor }, summary + ': dumping, then killing');
-      h.endedBy = 'timeout';
-      this.metrics?.killed('timeout');
-      this.dumpThenKill(h, { reason: 'timeout', summary, kill: true });
+      if (silentFor < this.config.timeout || h.askingLoop) continue;
+      // Silence since the last heartbeat overstates the block by up to one heartbeat interval, so the
+      // watchdog, which watches the main thread's tick in shared memory, has the last word.
+      h.askingLoop = true;
+      const asking = h.channel ? h.channel.blockedFor(LOOP_QUERY_MS) : Promise.resolve(undefined);
+      void asking.then((blockedFor) => {
+        h.askingLoop = false;
+        if (h.state !== 'ready' && h.state !== 'draining') return;
+        const silent = Date.now() - h.lastHeartbeatAt;
+        if (silent < this.config.timeout) return; // a heartbeat arrived meanwhile
+        // No answer (the whole process frozen): fall back to silence, past one more heartbeat interval.
+        const blocked = blockedFor ?? (silent >= this.config.timeout + this.config.heartbeatInterval ? silent : 0);
+        if (blocked >= this.config.timeout) this.killStuck(h, blocked);
+      });
     }
+  }
+
+  private killStuck(h: WorkerHandle, blockedMs: number): void {
+    const summary = `the event loop of worker ${h.id} (pid ${h.pid}) has been blocked for ${(blockedMs / 1000).toFixed(1)} s ` +
+      `(timeout ${formatDuration(this.config.timeout)})`;
+    this.log.error({ event: 'worker-stuck', worker: h.id, pid: h.pid, blockedMs }, summary + ': dumping, then killing');
+    h.endedBy = 'timeout';
+    this.metrics?.killed('timeout');
+    this.dumpThenKill(h, { reason: 'timeout', summary, kill: true });
   }
 
   private manageWorkers(): void {

@@ -16,6 +16,7 @@ export interface ChannelEvents {
 export class WatchdogChannel {
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (c: Capture) => void; reject: (e: Error) => void }>();
+  private readonly loopQueries = new Map<number, (blockedForMs: number | undefined) => void>();
   private closed = false;
   hello = false;
 
@@ -35,6 +36,12 @@ export class WatchdogChannel {
         break;
       }
       case 'slow': events.onSlow(msg.requestId, msg.capture); break;
+      case 'loop': {
+        const done = this.loopQueries.get(msg.id);
+        this.loopQueries.delete(msg.id);
+        done?.(msg.blockedForMs);
+        break;
+      }
       default: events.onProblem(`unknown watchdog message ${JSON.stringify((msg as { act?: unknown }).act)}`);
     }
   }
@@ -58,7 +65,20 @@ export class WatchdogChannel {
     });
   }
 
+  /** The watchdog's measure of how long the main thread has been blocked; undefined if it does not answer. */
+  blockedFor(timeoutMs: number): Promise<number | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    const id = ++this.seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.loopQueries.delete(id); resolve(undefined); }, timeoutMs);
+      this.loopQueries.set(id, (ms) => { clearTimeout(timer); resolve(ms); });
+      writeLine(this.stream, { act: 'loop', id } satisfies MasterToWatchdog);
+    });
+  }
+
   close(why: string): void {
+    for (const done of this.loopQueries.values()) done(undefined);
+    this.loopQueries.clear();
     if (this.closed) return;
     this.closed = true;
     for (const p of this.pending.values()) p.reject(new Error(`the watchdog is gone: ${why}`));

@@ -22,6 +22,8 @@ export class WorkerHandle {
   readonly firstStart: boolean;
   /** A replacement is booting for this worker (reload, recycling): it no longer counts toward `workers`. */
   retiring = false;
+  /** A loop query to the watchdog is in flight (one at a time). */
+  askingLoop = false;
   /** A limit (max_requests, max_memory) already fired for this worker: act once. */
   limitHit = false;
   /** This worker's own max_requests, jitter included (0 = never recycle). */

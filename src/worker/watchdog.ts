@@ -87,6 +87,10 @@ function send(msg: WatchdogToMaster): void {
 }
 
 async function onMaster(msg: MasterToWatchdog): Promise<void> {
+  if (msg.act === 'loop') {
+    send({ act: 'loop', id: msg.id, blockedForMs: blockedForMs(Date.now()) });
+    return;
+  }
   if (msg.act !== 'capture') return;
   // One capture at a time: a second one waits rather than interleaving inspector pauses.
   while (busy) await new Promise((r) => setTimeout(r, 10));
