@@ -8,7 +8,7 @@ import { defaultRunDir } from '../control/paths';
 import { ControlServer } from '../control/server';
 import { Arbiter } from './arbiter';
 import type { Logger } from './logger';
-import { Metrics } from './metrics';
+import type { Metrics } from './metrics';
 import { RouteStatsStore, routeStatsFile } from './route-stats';
 
 /** How often the master writes its per-route latency to disk (and once more at exit). */
@@ -34,7 +34,9 @@ export async function runMaster(config: Config, log: Logger, reread: () => Confi
   let metrics: Metrics | undefined;
   try {
     if (config.metricsPort > 0) {
-      metrics = new Metrics({
+      // prom-client is 84 files: loaded only when metrics are asked for.
+      const { Metrics: MetricsClass } = require('./metrics') as typeof import('./metrics');
+      metrics = new MetricsClass({
         workersByState: () => {
           const out: Record<string, number> = { booting: 0, ready: 0, draining: 0, dumping: 0 };
           for (const h of arbiter.handles()) if (h.alive) out[h.state] = (out[h.state] ?? 0) + 1;
