@@ -14,10 +14,6 @@ type Raw = string | number | boolean | string[] | Record<string, unknown> | null
 type Sourced = { value: Raw; where: string; baseDir: string };
 type Layer = Partial<Record<keyof Config, Sourced>>;
 
-export interface CliStart {
-  layer: Layer;
-}
-
 const FLAG_TO_KEY = new Map<string, keyof Config>();
 for (const key of SETTING_KEYS) {
   FLAG_TO_KEY.set(flagOf(key), key);

@@ -29,14 +29,6 @@ export function formatDuration(ms: number): string {
   return `${ms / 1000}s`;
 }
 
-export function formatSize(bytes: number): string {
-  if (bytes === 0) return '0';
-  for (const [unit, n] of [['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) {
-    if (bytes % n === 0) return `${bytes / n}${unit}`;
-  }
-  return String(bytes);
-}
-
 /** Levenshtein distance, for did-you-mean suggestions. */
 export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);

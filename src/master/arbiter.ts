@@ -333,10 +333,8 @@ export class Arbiter {
     if (h.state === 'draining' || h.state === 'dumping' || h.state === 'dead') return;
     this.log.info({ event: 'worker-drain', worker: h.id, pid: h.pid, why }, `draining worker ${h.id}: ${why}`);
     h.endedBy = endedBy;
-    h.state = h.state === 'booting' ? 'dead' : 'draining';
-    if (h.state === 'dead') { h.signal('SIGKILL'); return; }
-    const msg: MasterToWorker = { cmd: IPC_CMD, act: 'drain' };
-    try { h.worker.send(msg); } catch { h.signal('SIGTERM'); }
+    if (h.state === 'booting') { h.state = 'dead'; h.signal('SIGKILL'); return; }
+    this.sendDrain(h);
     setTimeout(() => { if (h.alive) h.signal('SIGKILL'); }, this.config.gracefulTimeout).unref();
   }
 
@@ -446,6 +444,13 @@ export class Arbiter {
     return [...this.workers.values()];
   }
 
+  /** Asks a worker to drain over IPC; a worker whose channel is gone gets SIGTERM, which drains too. */
+  private sendDrain(h: WorkerHandle): void {
+    h.state = 'draining';
+    const msg: MasterToWorker = { cmd: IPC_CMD, act: 'drain' };
+    try { h.worker.send(msg); } catch { h.signal('SIGTERM'); }
+  }
+
   private scaleTo(n: number): void {
     const wanted = Math.max(1, Math.min(1024, n));
     this.log.info({ event: 'scale', from: this.wanted, to: wanted }, `workers: ${this.wanted} → ${wanted}`);
@@ -472,8 +477,7 @@ export class Arbiter {
       h.endedBy = 'stop';
       if (h.state === 'booting') { h.state = 'dead'; h.signal('SIGKILL'); continue; }
       if (h.state === 'dumping') continue;
-      h.state = 'draining';
-      try { h.worker.send({ cmd: IPC_CMD, act: 'drain' } satisfies MasterToWorker); } catch { h.signal('SIGTERM'); }
+      this.sendDrain(h);
     }
     this.checkStopped();
   }

@@ -18,7 +18,6 @@ export class WatchdogChannel {
   private readonly pending = new Map<number, { resolve: (c: Capture) => void; reject: (e: Error) => void }>();
   private readonly loopQueries = new Map<number, (blockedForMs: number | undefined) => void>();
   private closed = false;
-  hello = false;
 
   constructor(private readonly stream: Duplex, events: ChannelEvents) {
     readLines(stream, (m) => this.dispatch(m as WatchdogToMaster, events), events.onProblem);
@@ -28,7 +27,7 @@ export class WatchdogChannel {
 
   private dispatch(msg: WatchdogToMaster, events: ChannelEvents): void {
     switch (msg.act) {
-      case 'hello': this.hello = true; break;
+      case 'hello': break; // the watchdog is up; nothing waits on it
       case 'capture': {
         const p = this.pending.get(msg.id);
         this.pending.delete(msg.id);

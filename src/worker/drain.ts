@@ -36,10 +36,6 @@ export class Drainer {
     });
   }
 
-  get active(): boolean {
-    return this.draining;
-  }
-
   /** Starts the drain; `onIdle` runs once no connection is open and no request is in flight. */
   start(onIdle: () => void): void {
     if (this.draining) return;
