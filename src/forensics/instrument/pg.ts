@@ -13,6 +13,7 @@
 import type { ModuleTarget } from './hook';
 import { isObject, wrapMethod, type Method } from './patch';
 import {
+  connectThroughPool,
   forgetConnection, newStatement, trackConnection, trackPool,
   type ConnAdapter, type ConnState, type Pending, type PoolAdapter, type PoolState, type Statement,
 } from './state';
@@ -236,29 +237,7 @@ function patchPool(exports: unknown): void {
     if (pool === undefined || typeof cb !== 'function') {
       return Reflect.apply(original, this, arguments) as unknown;
     }
-    let waiter = stmt;
-    try {
-      if (waiter === undefined) {
-        waiter = newStatement('', undefined, supervPgPoolConnect, 'connect');
-        pool.addWaiter(waiter);
-      }
-    } catch {
-      // As above.
-    }
-    const w = waiter;
-    const callback = cb as Method;
-    return Reflect.apply(original, this, [function supervPgConnected(this: unknown, err?: unknown): unknown {
-      if (w !== undefined) {
-        pool.waiters.delete(w);
-        w.connectedAt = Date.now();
-      }
-      adopting = err ? undefined : stmt;
-      try {
-        return Reflect.apply(callback, this, arguments) as unknown;
-      } finally {
-        adopting = undefined;
-      }
-    }]) as unknown;
+    return connectThroughPool(original, this, pool, stmt, supervPgPoolConnect, cb, (s) => { adopting = s; });
   });
 }
 

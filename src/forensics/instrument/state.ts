@@ -219,3 +219,35 @@ export function trackPool(pool: object, adapter: PoolAdapter): PoolState | undef
   registry.pools.add(p);
   return p;
 }
+
+/**
+ * The pool-connect path both drivers share. The caller waits as a pool waiter (the pool.query statement on
+ * its way, or a bare `connect` entry issued at `below`) until the pool hands it a connection; then its
+ * callback runs with `adopt(stmt)` in force, so the connection's first query adopts the statement the
+ * app issued instead of starting a new one. Calls `original` with the wrapped callback.
+ */
+export function connectThroughPool(original: Function, self: unknown, pool: PoolState, stmt: Statement | undefined,
+  below: Function, callback: Function, adopt: (s: Statement | undefined) => void): unknown {
+  let waiter = stmt;
+  try {
+    if (waiter === undefined) {
+      waiter = newStatement('', undefined, below, 'connect');
+      pool.addWaiter(waiter);
+    }
+  } catch {
+    // Bookkeeping must never break the app's connect.
+  }
+  const w = waiter;
+  return Reflect.apply(original, self, [function supervPoolConnected(this: unknown, err?: unknown): unknown {
+    if (w !== undefined) {
+      pool.waiters.delete(w);
+      w.connectedAt = Date.now();
+    }
+    adopt(err ? undefined : stmt);
+    try {
+      return Reflect.apply(callback, this, arguments) as unknown;
+    } finally {
+      adopt(undefined);
+    }
+  }]);
+}
