@@ -8,10 +8,7 @@ import { helpText } from './config/help';
 import { loadConfig } from './config/load';
 import { SupervError } from './errors';
 import { runMaster } from './master/master';
-import { runControlCommand } from './commands/control';
-import { runDumps } from './commands/dumps';
-import { runReport } from './commands/report';
-import { DAEMON_CHILD_ENV, daemonize } from './commands/daemon';
+import { DAEMON_CHILD_ENV } from './protocol';
 import { createLogger } from './master/logger';
 
 function version(): string {
@@ -26,7 +23,7 @@ async function start(argv: string[]): Promise<number> {
   if (config.timeout > 0 && config.timeout < 2 * config.heartbeatInterval) {
     throw new SupervError('SUPERV_ERR_BAD_VALUE', 'timeout', `${config.timeout}ms must be at least twice heartbeat_interval (${config.heartbeatInterval}ms)`);
   }
-  if (config.daemon && process.env[DAEMON_CHILD_ENV] !== '1') return daemonize(config, argv);
+  if (config.daemon && process.env[DAEMON_CHILD_ENV] !== '1') return (require('./commands/daemon') as typeof import('./commands/daemon')).daemonize(config, argv);
   const log = createLogger({ name: config.name, level: config.logLevel, format: config.logFormat });
   return runMaster(config, log, () => loadConfig(argv, process.env, process.cwd()));
 }
@@ -41,9 +38,10 @@ async function main(argv: string[]): Promise<number> {
     case 'scale':
     case 'stop':
     case 'dump':
-      return runControlCommand(cmd, rest);
-    case 'dumps': return runDumps(rest);
-    case 'report': return runReport(rest);
+      return (require('./commands/control') as typeof import('./commands/control')).runControlCommand(cmd, rest);
+    // The subcommands load only when run: a master's RSS carries every module it ever loaded.
+    case 'dumps': return (require('./commands/dumps') as typeof import('./commands/dumps')).runDumps(rest);
+    case 'report': return (require('./commands/report') as typeof import('./commands/report')).runReport(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -75,6 +75,8 @@ export function isWorkerMessage(m: unknown): m is WorkerToMaster {
 
 /** The env var that carries WorkerOptions; the bootstrap removes it before the app loads. */
 export const WORKER_OPTIONS_ENV = 'SUPERV_WORKER_OPTIONS';
+/** Set by `--daemon` on the detached copy of superv it starts, so that copy runs in the foreground. */
+export const DAEMON_CHILD_ENV = 'SUPERV_DAEMON_CHILD';
 
 /** Everything a worker needs to know from the master, as plain JSON. */
 export interface WorkerOptions {

@@ -8,8 +8,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/settings';
 import { request } from '../control/client';
 import { runDirOf } from '../master/master';
-
-export const DAEMON_CHILD_ENV = 'SUPERV_DAEMON_CHILD';
+import { DAEMON_CHILD_ENV } from '../protocol';
 
 export function logFileOf(config: Config): string {
   return config.logFile || resolve(`${config.name}.log`);

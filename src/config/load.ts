@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { LineCounter, isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
+import type { Node as YamlNode } from 'yaml';
 import { SupervError } from '../errors';
 import { INTERNAL_ENV, SETTINGS, SETTING_KEYS, availableCpus, envOf, flagOf, yamlOf, type Config, type Setting } from './settings';
 import { didYouMean, parseDuration, parseSize } from './units';
@@ -86,6 +86,9 @@ export function yamlLayer(file: string): Layer {
   } catch (err) {
     throw new SupervError('SUPERV_ERR_CONFIG_FILE', file, (err as Error).message);
   }
+  // Loaded here, not at the top: most masters run without a YAML file, and each module loaded stays in
+  // the master's RSS for its whole life (the benchmark's master-RSS figure).
+  const { LineCounter, isMap, isScalar, parseDocument } = require('yaml') as typeof import('yaml');
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {

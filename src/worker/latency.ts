@@ -1,8 +1,9 @@
-// Turns the tracker's ring of finished requests into per-route histograms, once per heartbeat.
+// Turns the tracker's ring of finished requests into per-route histograms, once per heartbeat, and sets
+// the sampling rate for the next interval (see RequestTracker.doneUrls).
 
 import { RouteCache } from '../forensics/route';
 import { LATENCY_BUCKETS_MS, type RouteStats } from '../protocol';
-import type { RequestTracker } from './tracker';
+import { SAMPLE_TARGET } from './tracker';
 
 /** Routes per heartbeat; the rest fold into `(other)` so a crawler cannot flood the master. */
 const MAX_ROUTES = 100;
@@ -12,9 +13,29 @@ export function bucketOf(ms: number): number {
   return LATENCY_BUCKETS_MS.length;
 }
 
-export function collectRoutes(t: RequestTracker, cache: RouteCache): RouteStats[] {
+/** 2^k - 1 for the smallest k that keeps `finished` requests per interval near SAMPLE_TARGET samples. */
+export function sampleMaskFor(finished: number): number {
+  let stride = 1;
+  while (finished / stride > SAMPLE_TARGET && stride < 1 << 20) stride *= 2;
+  return stride - 1;
+}
+
+/** What collectRoutes reads: the tracker's ring, or a test's. */
+export interface FinishedRequests {
+  doneUrls: Array<string | undefined>;
+  doneMs: Float64Array;
+  doneLong: Uint8Array;
+  doneCount: number;
+  doneTotal: number;
+  quickRecorded: number;
+  sampleMask: number;
+}
+
+export function collectRoutes(t: FinishedRequests, cache: RouteCache): RouteStats[] {
   const n = t.doneCount;
-  const scale = n > 0 ? t.doneTotal / n : 1;
+  const longRecorded = n - t.quickRecorded;
+  // Each recorded quick request stands for this many (1 when all were recorded); long ones for one.
+  const weight = t.quickRecorded > 0 ? (t.doneTotal - longRecorded) / t.quickRecorded : 1;
   const byRoute = new Map<string, RouteStats>();
   for (let i = 0; i < n; i++) {
     const url = t.doneUrls[i];
@@ -27,20 +48,22 @@ export function collectRoutes(t: RequestTracker, cache: RouteCache): RouteStats[
       byRoute.set(route, r);
     }
     const ms = t.doneMs[i]!;
-    r.count++;
-    r.sumMs += ms;
+    const w = t.doneLong[i] === 1 ? 1 : weight;
+    r.count += w;
+    r.sumMs += ms * w;
     if (ms > r.maxMs) r.maxMs = ms;
-    r.hist[bucketOf(ms)]!++;
+    r.hist[bucketOf(ms)]! += w;
   }
+  t.sampleMask = sampleMaskFor(t.doneTotal);
   t.doneCount = 0;
   t.doneTotal = 0;
+  t.quickRecorded = 0;
   const out = [...byRoute.values()];
-  if (scale > 1) {
-    // More requests finished than the ring holds: the sample stands for all of them.
+  if (weight !== 1) {
     for (const r of out) {
-      r.count = Math.round(r.count * scale);
-      r.sumMs = Math.round(r.sumMs * scale);
-      r.hist = r.hist.map((c) => Math.round(c * scale));
+      r.count = Math.round(r.count);
+      r.sumMs = Math.round(r.sumMs);
+      r.hist = r.hist.map((c) => Math.round(c));
     }
   }
   return out;

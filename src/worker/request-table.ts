@@ -3,51 +3,75 @@
 // a slot per request — no allocation, no message: a postMessage per request halved throughput when we
 // measured it. Redaction happens later, off the hot path, when something is read.
 //
-// Layout of the SharedArrayBuffer:
-//   header  Float64[HEADER_LEN]   main-thread tick, requests served, overflow count
-//   ids     Int32[SLOTS]          0 = free, else the request id (written last, cleared first)
-//   starts  Float64[SLOTS]        epoch ms
-//   methods Int32[SLOTS]          index into METHODS
-//   lens    Int32[SLOTS]          bytes of URL written
-//   urls    Uint8[SLOTS × URL_BYTES]
+// Layout of the SharedArrayBuffer: a 64-byte header, then one RECORD_BYTES record per slot, so that the
+// per-request writes touch one slot's few cache lines, not one line in each of five arrays (on a core
+// shared with other processes, those cold lines were the tracker's main cost).
+//   header  Float64 × 8     main-thread tick, requests served, overflow count
+//   record  Int32  id       0 = free, else the request id (written last, cleared first)
+//           Int32  method   index into METHODS
+//           Int32  len      bytes of URL written
+//           Int32  (unused)
+//           Float64 start   epoch ms
+//           Uint8 × URL_BYTES  the URL, cut at URL_BYTES
 
 import type { RequestInfo } from '../forensics/types';
 
 export const SLOTS = 512;
-export const URL_BYTES = 256;
+const HEADER_BYTES = 64;
+const RECORD_BYTES = 256;
+/** A record's fixed fields take 24 bytes; the URL gets the rest. */
+export const URL_BYTES = RECORD_BYTES - 24;
 export const H_TICK = 0;
 export const H_SERVED = 1;
 export const H_OVERFLOW = 2;
-const HEADER_LEN = 4;
+// Field positions within a record, in units of the view that reads them.
+const I32_PER_RECORD = RECORD_BYTES / 4;
+const F64_PER_RECORD = RECORD_BYTES / 8;
+const I_ID = 0;
+const I_METHOD = 1;
+const I_LEN = 2;
+const F_START = 2;
+const B_URL = 24;
 
 const METHODS = ['OTHER', 'GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE'];
-const METHOD_CODE = new Map(METHODS.map((m, i) => [m, i]));
+
+/** A switch, not a Map: Node's parser hands out its own interned method strings, compared by pointer. */
+function methodCode(m: string): number {
+  switch (m) {
+    case 'GET': return 1;
+    case 'POST': return 2;
+    case 'PUT': return 3;
+    case 'DELETE': return 4;
+    case 'PATCH': return 5;
+    case 'HEAD': return 6;
+    case 'OPTIONS': return 7;
+    case 'CONNECT': return 8;
+    case 'TRACE': return 9;
+    default: return 0;
+  }
+}
 
 export function tableBytes(): number {
-  return HEADER_LEN * 8 + SLOTS * 8 + SLOTS * 4 * 3 + SLOTS * URL_BYTES;
+  return HEADER_BYTES + SLOTS * RECORD_BYTES;
 }
 
 export class RequestTable {
   readonly header: Float64Array;
-  readonly ids: Int32Array;
-  private readonly starts: Float64Array;
-  private readonly methods: Int32Array;
-  private readonly lens: Int32Array;
-  private readonly urls: Uint8Array;
-  /** One view per slot, made once, so that writing a URL allocates no view per request. */
+  /** Records as Int32 (id, method, len), Float64 (start) and bytes (URL): three views of one region. */
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly bytes: Uint8Array;
+  /** One view per slot's URL, made once, so that writing a URL allocates no view per request. */
   private readonly urlViews: Uint8Array[];
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
 
   constructor(readonly sab: SharedArrayBuffer) {
-    let off = 0;
-    this.header = new Float64Array(sab, off, HEADER_LEN); off += HEADER_LEN * 8;
-    this.starts = new Float64Array(sab, off, SLOTS); off += SLOTS * 8;
-    this.ids = new Int32Array(sab, off, SLOTS); off += SLOTS * 4;
-    this.methods = new Int32Array(sab, off, SLOTS); off += SLOTS * 4;
-    this.lens = new Int32Array(sab, off, SLOTS); off += SLOTS * 4;
-    this.urls = new Uint8Array(sab, off, SLOTS * URL_BYTES);
-    this.urlViews = Array.from({ length: SLOTS }, (_, i) => this.urls.subarray(i * URL_BYTES, (i + 1) * URL_BYTES));
+    this.header = new Float64Array(sab, 0, HEADER_BYTES / 8);
+    this.i32 = new Int32Array(sab, HEADER_BYTES, SLOTS * I32_PER_RECORD);
+    this.f64 = new Float64Array(sab, HEADER_BYTES, SLOTS * F64_PER_RECORD);
+    this.bytes = new Uint8Array(sab, HEADER_BYTES, SLOTS * RECORD_BYTES);
+    this.urlViews = Array.from({ length: SLOTS }, (_, i) => this.bytes.subarray(i * RECORD_BYTES + B_URL, (i + 1) * RECORD_BYTES));
   }
 
   static create(): RequestTable {
@@ -56,26 +80,54 @@ export class RequestTable {
 
   /** Main thread: fills a slot. The id is stored last so a reader never sees a half-written slot as taken. */
   write(slot: number, id: number, startedAt: number, method: string, url: string): void {
-    this.starts[slot] = startedAt;
-    this.methods[slot] = METHOD_CODE.get(method) ?? 0;
-    this.lens[slot] = this.encoder.encodeInto(url, this.urlViews[slot]!).written;
-    Atomics.store(this.ids, slot, id);
+    const i = slot * I32_PER_RECORD;
+    this.f64[slot * F64_PER_RECORD + F_START] = startedAt;
+    this.i32[i + I_METHOD] = methodCode(method);
+    this.i32[i + I_LEN] = this.writeUrl(this.urlViews[slot]!, url);
+    Atomics.store(this.i32, i + I_ID, id);
+  }
+
+  /**
+   * Request targets are ASCII on the wire, and a JS loop over them is several times cheaper than
+   * TextEncoder#encodeInto (a C++ call and a result object per request). Anything else takes the encoder.
+   */
+  private writeUrl(view: Uint8Array, url: string): number {
+    const n = url.length < URL_BYTES ? url.length : URL_BYTES;
+    for (let i = 0; i < n; i++) {
+      const c = url.charCodeAt(i);
+      if (c > 0x7f) return this.encoder.encodeInto(url, view).written;
+      view[i] = c;
+    }
+    return n;
+  }
+
+  /** Main thread, every tick: proof of life, and the served count a dump of a blocked worker reports. */
+  tick(now: number, served: number): void {
+    this.header[H_TICK] = now;
+    this.header[H_SERVED] = served;
+  }
+
+  /** The main thread's last tick: a clock, coarse by one tick, that costs no call to read. */
+  lastTick(): number {
+    return this.header[H_TICK]!;
   }
 
   clear(slot: number): void {
-    Atomics.store(this.ids, slot, 0);
+    Atomics.store(this.i32, slot * I32_PER_RECORD + I_ID, 0);
   }
 
   /** Any thread: the requests in the table now. A slot rewritten while read is skipped. */
   snapshot(now: number): RequestInfo[] {
     const out: RequestInfo[] = [];
-    for (let i = 0; i < SLOTS; i++) {
-      const id = Atomics.load(this.ids, i);
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const i = slot * I32_PER_RECORD;
+      const id = Atomics.load(this.i32, i + I_ID);
       if (id === 0) continue;
-      const startedAt = this.starts[i]!;
-      const method = METHODS[this.methods[i]!] ?? 'OTHER';
-      const url = this.decoder.decode(this.urls.slice(i * URL_BYTES, i * URL_BYTES + this.lens[i]!));
-      if (Atomics.load(this.ids, i) !== id) continue;
+      const startedAt = this.f64[slot * F64_PER_RECORD + F_START]!;
+      const method = METHODS[this.i32[i + I_METHOD]!] ?? 'OTHER';
+      const from = slot * RECORD_BYTES + B_URL;
+      const url = this.decoder.decode(this.bytes.slice(from, from + this.i32[i + I_LEN]!));
+      if (Atomics.load(this.i32, i + I_ID) !== id) continue;
       out.push({ id, method, url, startedAt, ageMs: now - startedAt });
     }
     return out.sort((a, b) => a.startedAt - b.startedAt);

@@ -9,10 +9,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { enterRequest, requestContextEnabled, setRequestLookup } from '../forensics/context';
 import type { RequestInfo } from '../forensics/types';
-import { H_OVERFLOW, H_SERVED, SLOTS, type RequestTable } from './request-table';
+import { H_OVERFLOW, SLOTS, type RequestTable } from './request-table';
 
 const kSlot = Symbol('superv.slot');
-export const DONE_RING = 16384;
+/**
+ * Per-route latency samples per heartbeat. Below this rate every request is recorded; above it, 1 in
+ * 2^k of the quick ones (the heartbeat picks k from the last interval's rate) and every long one.
+ */
+export const SAMPLE_TARGET = 2048;
+/** Room for the sample plus the long requests; past it a request is only counted. */
+export const DONE_RING = 4096;
+/** A request at least this old by the tick clock is always recorded: slow routes are never sampled away. */
+export const LONG_MS = 100;
 type TrackedResponse = ServerResponse & { [kSlot]?: number };
 
 interface Slot {
@@ -37,14 +45,20 @@ export class RequestTracker {
   /** Set while draining: new responses get `Connection: close`. */
   closing = false;
   /**
-   * Finished requests since the last heartbeat, for per-route latency: two stores per request, the
-   * aggregation happens at heartbeat time (latency.ts). Past the ring's size requests are only counted,
-   * and the heartbeat scales the sample up.
+   * Finished requests since the last heartbeat, for per-route latency, aggregated at heartbeat time
+   * (latency.ts). Recording costs a clock read and two stores, so at high rates only a sample is
+   * recorded: `sampleMask` is 2^k - 1, and request n is recorded when (n & sampleMask) === 0. Long
+   * requests are recorded always, flagged in `doneLong`, and count once; the sample stands for the rest.
    */
   readonly doneUrls: Array<string | undefined> = new Array<string | undefined>(DONE_RING).fill(undefined);
   readonly doneMs = new Float64Array(DONE_RING);
+  readonly doneLong = new Uint8Array(DONE_RING);
   doneCount = 0;
+  /** Requests finished since the last heartbeat, recorded or not. */
   doneTotal = 0;
+  /** Quick (not long) requests recorded since the last heartbeat: the sample. */
+  quickRecorded = 0;
+  sampleMask = 0;
 
   constructor(private readonly table: RequestTable) {
     for (let i = 0; i < SLOTS; i++) this.free[i] = SLOTS - 1 - i;
@@ -87,17 +101,21 @@ export class RequestTracker {
     res[kSlot] = undefined;
     this.inflight--;
     this.served++;
-    this.table.header[H_SERVED] = this.served;
-    this.doneTotal++;
-    if (slot >= 0 && this.doneCount < DONE_RING) {
-      const s = this.slots[slot]!;
-      this.doneUrls[this.doneCount] = s.req?.url;
-      this.doneMs[this.doneCount++] = Date.now() - s.startedAt;
-    }
     if (slot < 0) {
       this.overflow--;
       this.table.header[H_OVERFLOW] = this.overflow;
       return;
+    }
+    const s = this.slots[slot]!;
+    const n = this.doneTotal++;
+    const long = this.table.lastTick() - s.startedAt >= LONG_MS;
+    // The first quick request of an interval is always recorded, so the sample is never empty.
+    if ((long || (n & this.sampleMask) === 0 || this.quickRecorded === 0) && this.doneCount < DONE_RING) {
+      const i = this.doneCount++;
+      this.doneUrls[i] = s.req?.url;
+      this.doneMs[i] = Date.now() - s.startedAt;
+      this.doneLong[i] = long ? 1 : 0;
+      if (!long) this.quickRecorded++;
     }
     this.release(slot);
   }
