@@ -10,6 +10,7 @@ import { SupervError } from './errors';
 import { runMaster } from './master/master';
 import { DAEMON_CHILD_ENV } from './protocol';
 import { createLogger } from './master/logger';
+import { reaperPlan, runUnderReaper } from './master/pid1';
 
 function version(): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -24,6 +25,9 @@ async function start(argv: string[]): Promise<number> {
     throw new SupervError('SUPERV_ERR_BAD_VALUE', 'timeout', `${config.timeout}ms must be at least twice heartbeat_interval (${config.heartbeatInterval}ms)`);
   }
   if (config.daemon && process.env[DAEMON_CHILD_ENV] !== '1') return (require('./commands/daemon') as typeof import('./commands/daemon')).daemonize(config, argv);
+  // As PID 1, superv runs itself under a reaper of orphans (pid1.ts); this process only forwards signals.
+  const reaper = reaperPlan();
+  if (reaper) return runUnderReaper(reaper, __filename, argv);
   const log = createLogger({ name: config.name, level: config.logLevel, format: config.logFormat });
   return runMaster(config, log, () => loadConfig(argv, process.env, process.cwd()));
 }

@@ -89,3 +89,8 @@ export interface WorkerOptions {
   instrument: boolean;
   recordSqlValues: boolean;
 }
+
+/** Where the worker's probe function lives on the main thread: a Symbol.for key keeps it out of the app's way. */
+export const PROBE_SYMBOL = 'superv.probe';
+/** What the watchdog evaluates on the main thread (worker/probe.ts defines the function). */
+export const PROBE_EXPRESSION = `globalThis[Symbol.for(${JSON.stringify(PROBE_SYMBOL)})]()`;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { installInstrumentation, type DbState } from '../src/forensics/instrument';
 import { registerStateProvider, stateProviders, unregisterStateProvider } from '../src/forensics/providers';
-import { installProbe, PROBE_SYMBOL, type ProbeResult } from '../src/worker/probe';
+import { PROBE_SYMBOL } from '../src/protocol';
+import { installProbe, type ProbeResult } from '../src/worker/probe';
 import { RequestTable } from '../src/worker/request-table';
 import { RequestTracker } from '../src/worker/tracker';
 

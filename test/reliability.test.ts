@@ -259,7 +259,26 @@ test('dump files never appear half-written, and no temp file is left', async () 
   await s.kill();
 });
 
-test('as PID 1 in a new PID namespace (a container) superv drains on SIGTERM', { skip: !isRoot && 'needs root for unshare' }, async () => {
+/** Zombie processes below `root` (host pids), found by walking /proc's parent links. */
+function zombiesUnder(root: number): number[] {
+  const parent = new Map<number, number>();
+  const zombie: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(name), Number(fields[1]));
+      if (fields[0] === 'Z') zombie.push(Number(name));
+    } catch { /* gone */ }
+  }
+  return zombie.filter((pid) => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === root) return true;
+    return false;
+  });
+}
+
+test('as PID 1 in a new PID namespace (a container) superv reaps the orphans of the app\'s children and drains on SIGTERM', { skip: !isRoot && 'needs root for unshare' }, async () => {
   const port = await freePort();
   const { spawn } = await import('node:child_process');
   const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, CLI, 'start', APP, '-w', '1',
@@ -269,12 +288,16 @@ test('as PID 1 in a new PID namespace (a container) superv drains on SIGTERM', {
   try {
     const deadline = Date.now() + 15000;
     while (!out.includes('"event":"master-ready"') && Date.now() < deadline) await sleep(100);
-    assert.match(out, /"pid":1,.*"event":"master-ready"/, 'the master is PID 1 in its namespace');
-    assert.match(out, /"event":"pid1"/, 'it says what PID 1 on Node 20 cannot do');
-    const master = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    assert.match(out, /"event":"pid1-reaper"/, 'PID 1 runs the master under the reaper');
+    assert.match(out, /"event":"master-ready"/);
+    const pid1 = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    // Three orphans whose parents exit first: the kernel hands them to the subreaper, which reaps them.
+    for (let i = 0; i < 3; i++) assert.equal((await get(port, '/orphan')).body, 'orphaned');
+    await sleep(1500);
+    assert.deepEqual(zombiesUnder(child.pid!), [], 'no zombie is left in the namespace');
     const inflight = get(port, '/wait?ms=1000');
     await sleep(300);
-    process.kill(master, 'SIGTERM');
+    process.kill(pid1, 'SIGTERM'); // what `docker stop` does
     assert.equal((await inflight).body, 'waited');
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     assert.equal(code, 0);

@@ -198,7 +198,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
 };
 
 /** SUPERV_* variables that are superv's own plumbing, not settings: never rejected as unknown. */
-export const INTERNAL_ENV = new Set(['SUPERV_DAEMON_CHILD', 'SUPERV_WORKER_OPTIONS', 'SUPERV_DUMP_FILE', 'SUPERV_DUMP_REASON']);
+export const INTERNAL_ENV = new Set(['SUPERV_DAEMON_CHILD', 'SUPERV_REAPED', 'SUPERV_WORKER_OPTIONS', 'SUPERV_DUMP_FILE', 'SUPERV_DUMP_REASON']);
 
 export const SETTING_KEYS = Object.keys(SETTINGS) as Array<keyof Config>;
 

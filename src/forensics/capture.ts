@@ -13,7 +13,8 @@
 import type { Debugger, InspectorNotification, Runtime, Session } from 'node:inspector';
 import { resolve, sep } from 'node:path';
 import { localsOf, scopesToRead, truncate } from './preview';
-import { SourceMapCache, urlToPath } from './sourcemap';
+import type { SourceMapCache } from './sourcemap';
+import { urlToPath } from './url-path';
 import type { Frame } from './types';
 
 export interface CaptureOptions {
@@ -129,7 +130,12 @@ class Run {
 
 export class MainThreadCapturer {
   private readonly scripts = new Map<string, ScriptInfo>();
-  private readonly sourceMaps = new SourceMapCache();
+  /** Made at the first capture: its modules (crypto, source maps) would sit in every idle watchdog's RSS. */
+  private sourceMapCache: SourceMapCache | undefined;
+  private get sourceMaps(): SourceMapCache {
+    this.sourceMapCache ??= new (require('./sourcemap') as typeof import('./sourcemap')).SourceMapCache();
+    return this.sourceMapCache;
+  }
   private readonly mode: 'on-demand' | 'always';
   private readonly maxProbeChars: number;
   private ownPrefix: string | undefined;

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { urlToPath } from './url-path';
 
 export interface OriginalPosition {
   file: string;
@@ -31,14 +32,6 @@ interface Loaded {
 }
 
 /** "file:///a/b.ts" → "/a/b.ts"; anything else (webpack://, node:, a bare name) stays as it is. */
-export function urlToPath(url: string): string {
-  if (!url.startsWith('file:')) return url;
-  try {
-    return fileURLToPath(url);
-  } catch {
-    return url;
-  }
-}
 
 function decodeDataUrl(url: string): string | undefined {
   const comma = url.indexOf(',');

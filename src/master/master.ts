@@ -7,6 +7,7 @@ import { SupervError } from '../errors';
 import { defaultRunDir } from '../control/paths';
 import { ControlServer } from '../control/server';
 import { Arbiter } from './arbiter';
+import { REAPED_ENV } from './pid1';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { RouteStatsStore, routeStatsFile } from './route-stats';
@@ -56,10 +57,12 @@ export async function runMaster(config: Config, log: Logger, reread: () => Confi
       }
     }
     log.info({ event: 'control-listening', socket: control.socket }, `control socket ${control.socket}`);
-    if (process.pid === 1) {
-      // Node 20 has no waitpid(-1) and no execve, so a JS PID 1 cannot reap the orphans it adopts.
-      log.warn({ event: 'pid1' }, 'superv is PID 1: it drains on SIGTERM, but orphaned grandchildren of the app are not reaped ' +
-        'on Node 20; run it under an init (docker run --init, tini, or Kubernetes shareProcessNamespace)');
+    if (process.env[REAPED_ENV] === '1') {
+      log.info({ event: 'pid1-reaper', reaper: process.ppid }, `PID 1 forwards signals; orphans are reaped by pid ${process.ppid} (perl, child subreaper)`);
+    } else if (process.pid === 1) {
+      // No perl or an unknown architecture (pid1.ts): Node 20 alone cannot reap the orphans PID 1 adopts.
+      log.warn({ event: 'pid1' }, 'superv is PID 1 without its reaper (perl not found): it drains on SIGTERM, but orphaned ' +
+        'grandchildren of the app are not reaped; run it under an init (docker run --init, tini, or Kubernetes shareProcessNamespace)');
     }
     return await arbiter.run();
   } finally {

@@ -8,12 +8,9 @@ import { getHeapStatistics } from 'node:v8';
 import { currentRequestId, requestById } from '../forensics/context';
 import { stateProviders } from '../forensics/providers';
 import type { RequestInfo } from '../forensics/types';
-import type { Heartbeat } from '../protocol';
+import { PROBE_SYMBOL, type Heartbeat } from '../protocol';
 import type { RequestTracker } from './tracker';
 
-export const PROBE_SYMBOL = 'superv.probe';
-/** What the watchdog evaluates. A Symbol.for key keeps it out of the app's way. */
-export const PROBE_EXPRESSION = `globalThis[Symbol.for(${JSON.stringify(PROBE_SYMBOL)})]()`;
 const MAX_PROBE_BYTES = 2 * 1024 * 1024;
 const MAX_INFLIGHT_LISTED = 100;
 

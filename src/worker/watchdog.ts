@@ -13,9 +13,8 @@ import { workerData } from 'node:worker_threads';
 import { MainThreadCapturer } from '../forensics/capture';
 import type { Capture, DumpReason } from '../forensics/types';
 import { readLines, writeLine } from '../ndjson';
-import type { MasterToWatchdog, WatchdogToMaster } from '../protocol';
+import { PROBE_EXPRESSION, type MasterToWatchdog, type WatchdogToMaster } from '../protocol';
 import type { ProbeResult } from './probe';
-import { PROBE_EXPRESSION } from './probe';
 import { H_OVERFLOW, H_SERVED, H_TICK, RequestTable } from './request-table';
 
 export interface WatchdogData {
