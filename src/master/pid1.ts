@@ -27,9 +27,13 @@ const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', '
 
 // ARGV: prctl syscall number, then the command. Signals are passed to the child; the child's exit status
 // becomes ours (128 + signal when it was killed). waitpid(-1) also collects every adopted orphan.
+// The reaper and superv leave PID 1's process group: a terminal's Ctrl-C then reaches them only through
+// PID 1's forwarding, once — a second SIGINT would be superv's quick stop. If prctl is refused (a seccomp
+// profile), superv still starts, and says that orphans will not be reaped.
 const REAPER = `
 my $nr = shift @ARGV;
-syscall($nr, ${PR_SET_CHILD_SUBREAPER}, 1, 0, 0, 0) == 0 or die "superv reaper: prctl(PR_SET_CHILD_SUBREAPER): $!\\n";
+setpgrp(0, 0);
+syscall($nr, ${PR_SET_CHILD_SUBREAPER}, 1, 0, 0, 0) == 0 or warn "superv: prctl(PR_SET_CHILD_SUBREAPER) failed: $!; orphans of the app will not be reaped\\n";
 my $child = fork();
 die "superv reaper: fork: $!\\n" unless defined $child;
 if ($child == 0) { exec { $ARGV[0] } @ARGV or die "superv reaper: exec $ARGV[0]: $!\\n"; }
@@ -52,7 +56,7 @@ function findPerl(): string | undefined {
   return undefined;
 }
 
-/** True when this process should hand over to a reaper: PID 1, not already under one, and able to. */
+/** How to start the reaper, when this process should: it is PID 1, not already under one, and able to. */
 export function reaperPlan(): { perl: string; syscall: number } | undefined {
   if (process.pid !== 1 || process.env[REAPED_ENV] === '1') return undefined;
   const syscall = PRCTL_SYSCALL[process.arch];
