@@ -15,13 +15,11 @@ import type { ModuleTarget } from './hook';
 import { isObject, wrapMethod, type Method } from './patch';
 import {
   connectThroughPool,
-  forgetConnection, newStatement, trackConnection, trackPool,
+  connStateOf, kConn, kPool, newStatement, poolStateOf,
   type ConnAdapter, type ConnState, type Pending, type PoolAdapter, type PoolState, type Statement,
 } from './state';
 
 const kStmt = Symbol('superv.statement');
-const kConn = Symbol('superv.connection');
-const kPool = Symbol('superv.pool');
 const SERVER_STATUS_IN_TRANS = 1;
 
 interface MyCommand {
@@ -117,24 +115,12 @@ export function mysqlPoolOf(client: object): PoolState | undefined {
   return isObject(p) ? (p as MyPool)[kPool] ?? undefined : undefined;
 }
 
-function onConnEnd(this: MyConn): void {
-  forgetConnection(this[kConn] ?? undefined);
-}
-
 function connOf(c: MyConn): ConnState | undefined {
-  let s = c[kConn];
-  if (s === undefined) {
-    s = trackConnection(c, connAdapter) ?? null;
-    c[kConn] = s;
-    if (s !== null) c.on('end', onConnEnd);
-  }
-  return s ?? undefined;
+  return connStateOf(c, connAdapter);
 }
 
 function poolOf(p: MyPool): PoolState | undefined {
-  let s = p[kPool];
-  if (s === undefined) p[kPool] = s = trackPool(p, poolAdapter) ?? null;
-  return s ?? undefined;
+  return poolStateOf(p, poolAdapter);
 }
 
 /** Shared 'end' listener: `this` is the command. Never throws into mysql2's emit. */

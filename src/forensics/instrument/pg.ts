@@ -14,13 +14,11 @@ import type { ModuleTarget } from './hook';
 import { isObject, wrapMethod, type Method } from './patch';
 import {
   connectThroughPool,
-  forgetConnection, newStatement, trackConnection, trackPool,
+  connStateOf, kConn, kPool, newStatement, poolStateOf,
   type ConnAdapter, type ConnState, type Pending, type PoolAdapter, type PoolState, type Statement,
 } from './state';
 
 const kStmt = Symbol('superv.statement');
-const kConn = Symbol('superv.connection');
-const kPool = Symbol('superv.pool');
 
 interface PgQuery {
   text?: unknown;
@@ -113,24 +111,12 @@ const poolAdapter: PoolAdapter = {
   clients: (pool) => (pool as PgPool)._clients ?? [],
 };
 
-function onClientEnd(this: PgClient): void {
-  forgetConnection(this[kConn] ?? undefined);
-}
-
 function connOf(c: PgClient): ConnState | undefined {
-  let s = c[kConn];
-  if (s === undefined) {
-    s = trackConnection(c, connAdapter) ?? null;
-    c[kConn] = s;
-    if (s !== null) c.on('end', onClientEnd);
-  }
-  return s ?? undefined;
+  return connStateOf(c, connAdapter);
 }
 
 function poolOf(p: PgPool): PoolState | undefined {
-  let s = p[kPool];
-  if (s === undefined) p[kPool] = s = trackPool(p, poolAdapter) ?? null;
-  return s ?? undefined;
+  return poolStateOf(p, poolAdapter);
 }
 
 /** Set by pool.query for the pool.connect() it calls synchronously. */

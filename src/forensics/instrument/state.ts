@@ -220,6 +220,42 @@ export function trackPool(pool: object, adapter: PoolAdapter): PoolState | undef
   return p;
 }
 
+/** Where a driver's connection and pool objects carry their state; null: past the cap, not tracked. */
+export const kConn = Symbol('superv.connection');
+export const kPool = Symbol('superv.pool');
+
+export interface TrackedClient {
+  on(event: string, fn: (this: TrackedClient) => void): unknown;
+  [kConn]?: ConnState | null;
+}
+
+export interface TrackedPool {
+  [kPool]?: PoolState | null;
+}
+
+/** Shared 'end' listener: `this` is the driver's connection. */
+function onClientEnd(this: TrackedClient): void {
+  forgetConnection(this[kConn] ?? undefined);
+}
+
+/** The connection's state, made on first use and forgotten when the connection ends. */
+export function connStateOf(client: TrackedClient, adapter: ConnAdapter): ConnState | undefined {
+  let s = client[kConn];
+  if (s === undefined) {
+    s = trackConnection(client, adapter) ?? null;
+    client[kConn] = s;
+    if (s !== null) client.on('end', onClientEnd);
+  }
+  return s ?? undefined;
+}
+
+/** The pool's state, made on first use. */
+export function poolStateOf(pool: TrackedPool, adapter: PoolAdapter): PoolState | undefined {
+  let s = pool[kPool];
+  if (s === undefined) pool[kPool] = s = trackPool(pool, adapter) ?? null;
+  return s ?? undefined;
+}
+
 /**
  * The pool-connect path both drivers share. The caller waits as a pool waiter (the pool.query statement on
  * its way, or a bare `connect` entry issued at `below`) until the pool hands it a connection; then its
