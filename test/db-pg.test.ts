@@ -4,9 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { enterRequest, setRequestLookup } from '../src/forensics/context';
-import { installInstrumentation, type ConnectionJson, type DbState } from '../src/forensics/instrument';
-import { stateProviders } from '../src/forensics/providers';
+import { setRequestLookup } from '../src/forensics/context';
+import { installInstrumentation } from '../src/forensics/instrument';
+import { connection, db, inRequest, lineHere, waitFor } from './instrument-helpers';
 
 installInstrumentation({ recordValues: false });
 // Required after the install, as the app is loaded after the worker bootstrap (a top-level import would be
@@ -17,40 +17,6 @@ const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' }
 const TABLE = `superv_pg_${process.pid}_${Date.now()}`;
 
 setRequestLookup((id) => ({ id, method: 'GET', url: `/req/${id}?token=t`, startedAt: Date.now(), ageMs: 0 }));
-
-function db(): DbState {
-  const fn = stateProviders().get('db');
-  assert.ok(fn, 'the db provider is registered');
-  return fn() as DbState;
-}
-
-function connection(state: DbState, serverId: number): ConnectionJson | undefined {
-  return state.connections.find((c) => c.serverId === serverId);
-}
-
-/** The line of the caller, in the compiled file: call it on the same line as the statement. */
-function lineHere(): number {
-  const m = /:(\d+):\d+\)?$/.exec(new Error().stack?.split('\n')[2] ?? '');
-  return Number(m?.[1]);
-}
-
-/** Runs fn as request `id`: enterWith scopes the store to this callback and the work it starts. */
-function inRequest<T>(id: number, fn: () => T): Promise<T> {
-  return new Promise((resolve) => setImmediate(() => {
-    enterRequest(id);
-    resolve(fn());
-  }));
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function connect(): Promise<import('pg').Client & { processID: number }> {
   const c = new pg.Client(PG);

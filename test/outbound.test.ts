@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { enableRequestContext, enterRequest, setRequestLookup } from '../src/forensics/context';
+import { enableRequestContext, setRequestLookup } from '../src/forensics/context';
 import { installInstrumentation, type OutboundJson, type OutboundState } from '../src/forensics/instrument';
 import { stateProviders } from '../src/forensics/providers';
+import { inRequest, lineHere, waitFor as waitUntil } from './instrument-helpers';
 
 installInstrumentation({ recordValues: false });
 // The drivers turn the request context on when they load; no driver here.
@@ -20,26 +21,9 @@ function outbound(): OutboundState {
   return fn() as OutboundState;
 }
 
-function lineHere(): number {
-  const m = /:(\d+):\d+\)?$/.exec(new Error().stack?.split('\n')[2] ?? '');
-  return Number(m?.[1]);
-}
-
-function inRequest<T>(id: number, fn: () => T): Promise<T> {
-  return new Promise((resolve) => setImmediate(() => {
-    enterRequest(id);
-    resolve(fn());
-  }));
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 10000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The outbound calls here settle quickly: a tighter deadline and poll than the DB tests'. */
+function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
+  return waitUntil(what, fn, 10000, 20);
 }
 
 const held: http.ServerResponse[] = [];
