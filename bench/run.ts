@@ -3,9 +3,9 @@
 // and written (with date, Node version and core count) into docs/benchmarks.md between markers, under a
 // hand-written intro the script keeps.
 //
-//   npm run bench                      full run (~5 min on 2 cores), writes docs/benchmarks.md
-//   npm run bench -- --quick           ~1-minute smoke run; prints, does not write (add --write to write)
-//   npm run bench -- --only hello,pg   some figures only (start, hello, reload, stall, capture, idle, pg)
+//   npm run bench                      full run (~8 min on 2 cores), writes docs/benchmarks.md
+//   npm run bench -- --quick           ~3-minute smoke run; prints, does not write (add --write to write)
+//   npm run bench -- --only hello,pg   some figures only (start, hello, reload, stall, capture, idle, pg, instructions)
 //   npm run bench -- --pg-on "ARGS" --pg-off "ARGS"   superv arguments that turn DB instrumentation on / off
 
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { captureFigure } from './figures/capture';
 import { helloFigure } from './figures/hello';
 import { idleFigure } from './figures/idle';
+import { instructionsFigure } from './figures/instructions';
 import { findSwitch, pgFigure } from './figures/pg';
 import { reloadFigure } from './figures/reload';
 import { stallFigure } from './figures/stall';
@@ -22,7 +23,7 @@ import { killOwned } from './lib/proc';
 import { renderGenerated, renderTable, writeDoc, type FigureResult } from './lib/report';
 import { REPO } from './lib/systems';
 
-const FIGURES = ['start', 'hello', 'reload', 'stall', 'capture', 'idle', 'pg'] as const;
+const FIGURES = ['start', 'hello', 'reload', 'stall', 'capture', 'idle', 'pg', 'instructions'] as const;
 type FigureName = (typeof FIGURES)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${FIGURES.join(',')}] [--write | --no-write] [--out FILE]
@@ -78,6 +79,7 @@ async function main(): Promise<number> {
     capture: () => captureFigure(o.plan),
     idle: () => idleFigure(o.plan),
     pg: () => pgFigure(o.plan, findSwitch(o.pgOn, o.pgOff)),
+    instructions: () => instructionsFigure(o.plan),
   };
   const results: FigureResult[] = [];
   let errors = 0;

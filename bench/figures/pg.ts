@@ -35,7 +35,7 @@ export function findSwitch(on?: string, off?: string): InstrumentSwitch | undefi
   return undefined;
 }
 
-function reachable(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export function reachable(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
     const done = (ok: boolean) => { s.destroy(); resolve(ok); };

@@ -1,5 +1,6 @@
-// How long and how often each figure runs. Full: ~5 minutes on 2 cores. Quick (`-- --quick`): a ~1-minute
-// smoke run that proves every figure still works; its numbers are too short-lived to publish.
+// How long and how often each figure runs. Full: ~8 minutes on 2 cores, 3 of them the instructions
+// figure (valgrind). Quick (`-- --quick`): a ~3-minute smoke run that proves every figure still works;
+// its numbers are too short-lived to publish.
 
 export interface Plan {
   mode: 'full' | 'quick';
@@ -20,6 +21,9 @@ export interface Plan {
   pgRounds: number;
   pgInstances: number;
   pgSeconds: number;
+  /** Requests per variant in the instructions figure's two runs (the counts are differenced). */
+  instrFew: number;
+  instrMany: number;
 }
 
 export const FULL: Plan = {
@@ -28,6 +32,7 @@ export const FULL: Plan = {
   reloadRounds: 3, stallRounds: 5, captureSamples: 30,
   idleWorkers: 32, idleSeconds: 20,
   pgRounds: 8, pgInstances: 2, pgSeconds: 4,
+  instrFew: 2000, instrMany: 10000,
 };
 
 export const QUICK: Plan = {
@@ -36,4 +41,5 @@ export const QUICK: Plan = {
   reloadRounds: 1, stallRounds: 1, captureSamples: 20,
   idleWorkers: 8, idleSeconds: 5,
   pgRounds: 2, pgInstances: 1, pgSeconds: 2,
+  instrFew: 300, instrMany: 900,
 };
