@@ -116,7 +116,8 @@ export async function instructionsFigure(plan: Plan): Promise<FigureResult> {
   const withPg = await reachable('127.0.0.1', 5432, 1000);
   const variants: Variant[] = ['bare', 'dc', 'tracked', ...(withPg ? ['pg-tracked', 'pg-instrumented'] as const : [])];
   const count: Partial<Record<Variant, number>> = {};
-  // Two at a time on this 2-core machine: counts do not depend on the clock, and this halves the wait.
+  // Two at a time on this 2-core machine: with one request at a time and a single-threaded V8, a count
+  // barely depends on the clock, and this halves the wait.
   for (let i = 0; i < variants.length; i += 2) {
     const batch = variants.slice(i, i + 2);
     const got = await Promise.all(batch.map((v) => perRequest(plan, v)));
