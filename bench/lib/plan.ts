@@ -21,9 +21,13 @@ export interface Plan {
   pgRounds: number;
   pgInstances: number;
   pgSeconds: number;
-  /** Requests per variant in the instructions figure's two runs (the counts are differenced). */
+  /** Requests the instructions figure serves uncounted before it counts (JIT and GC warm-up). */
+  instrWarm: number;
+  /** Counted requests in the instructions figure's two runs per measurement (the totals are differenced). */
   instrFew: number;
   instrMany: number;
+  /** Measurements per variant in the instructions figure: the spread of repeats is the noise band. */
+  instrRepeats: number;
 }
 
 export const FULL: Plan = {
@@ -32,7 +36,7 @@ export const FULL: Plan = {
   reloadRounds: 3, stallRounds: 5, captureSamples: 30,
   idleWorkers: 32, idleSeconds: 20,
   pgRounds: 8, pgInstances: 2, pgSeconds: 4,
-  instrFew: 2000, instrMany: 10000,
+  instrWarm: 10000, instrFew: 2000, instrMany: 6000, instrRepeats: 3,
 };
 
 export const QUICK: Plan = {
@@ -41,5 +45,5 @@ export const QUICK: Plan = {
   reloadRounds: 1, stallRounds: 1, captureSamples: 20,
   idleWorkers: 8, idleSeconds: 5,
   pgRounds: 2, pgInstances: 1, pgSeconds: 2,
-  instrFew: 300, instrMany: 900,
+  instrWarm: 5000, instrFew: 1000, instrMany: 3000, instrRepeats: 1,
 };

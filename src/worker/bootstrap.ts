@@ -10,13 +10,13 @@ import { Worker } from 'node:worker_threads';
 import { EXIT, IPC_CMD, WATCHDOG_FD, WORKER_OPTIONS_ENV, type MasterToWorker, type WorkerOptions, type WorkerToMaster } from '../protocol';
 import { installInstrumentation } from '../forensics/instrument';
 import { Drainer } from './drain';
-import { eventLoopDelayMonitor, startHeartbeat } from './heartbeat';
+import { startHeartbeat, tickLoopDelay } from './heartbeat';
 import { installProbe } from './probe';
 import { RequestTable } from './request-table';
 import { RequestTracker } from './tracker';
 import type { WatchdogData } from './watchdog';
 
-/** How often the main thread proves it is alive to the watchdog, through shared memory. */
+/** How often the main thread proves it is alive to the watchdog, through shared memory, and samples its loop delay. */
 const MAIN_TICK_MS = 50;
 /** The watchdog thread's old-generation limit (see where the thread starts). */
 const WATCHDOG_HEAP_MB = 128;
@@ -76,13 +76,16 @@ function main(): void {
   tracker.install();
   const drainer = new Drainer(tracker);
   drainer.install();
-  const eld = eventLoopDelayMonitor();
+  const eld = tickLoopDelay(MAIN_TICK_MS);
   installProbe(tracker, () => eld.read());
   startHeartbeat(tracker, opts.heartbeatInterval, eld);
   if (opts.instrument) installInstrumentation({ recordValues: opts.recordSqlValues });
 
   table.tick(Date.now(), 0);
-  setInterval(() => table.tick(Date.now(), tracker.served), MAIN_TICK_MS).unref();
+  setInterval(() => {
+    table.tick(Date.now(), tracker.served);
+    eld.sample();
+  }, MAIN_TICK_MS).unref();
 
   const exitFlags = new SharedArrayBuffer(8);
   const wd: WatchdogData = {

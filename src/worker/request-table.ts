@@ -116,6 +116,21 @@ export class RequestTable {
     Atomics.store(this.i32, slot * I32_PER_RECORD + I_ID, 0);
   }
 
+  /**
+   * Any thread: the start time of the oldest request in the table, or Infinity when it is empty. Reads two
+   * numbers per slot and decodes nothing: the watchdog asks this ten times a second and needs the whole
+   * snapshot only once a request is past the slow threshold.
+   */
+  oldestStart(): number {
+    let oldest = Infinity;
+    for (let slot = 0; slot < SLOTS; slot++) {
+      if (Atomics.load(this.i32, slot * I32_PER_RECORD + I_ID) === 0) continue;
+      const startedAt = this.f64[slot * F64_PER_RECORD + F_START]!;
+      if (startedAt < oldest) oldest = startedAt;
+    }
+    return oldest;
+  }
+
   /** Any thread: the requests in the table now. A slot rewritten while read is skipped. */
   snapshot(now: number): RequestInfo[] {
     const out: RequestInfo[] = [];

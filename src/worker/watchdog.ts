@@ -103,6 +103,8 @@ async function onMaster(msg: MasterToWatchdog): Promise<void> {
 
 async function checkSlow(now: number): Promise<void> {
   if (data.slowMs <= 0 || busy || now - lastSlowCapture < SLOW_CAPTURE_GAP_MS) return;
+  // A slot reused while it is read shows a request that just ended or just started: neither is a slow one.
+  if (now - table.oldestStart() < data.slowMs) return;
   const reqs = table.snapshot(now);
   const live = new Set(reqs.map((r) => r.id));
   for (const id of reportedSlow) if (!live.has(id)) reportedSlow.delete(id);
