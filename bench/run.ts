@@ -3,7 +3,7 @@
 // and written (with date, Node version and core count) into docs/benchmarks.md between markers, under a
 // hand-written intro the script keeps.
 //
-//   npm run bench                      full run (~8 min on 2 cores), writes docs/benchmarks.md
+//   npm run bench                      full run (~11 min on 2 cores), writes docs/benchmarks.md
 //   npm run bench -- --quick           ~3-minute smoke run; prints, does not write (add --write to write)
 //   npm run bench -- --only hello,pg   some figures only (start, hello, reload, stall, capture, idle, pg, instructions)
 //   npm run bench -- --pg-on "ARGS" --pg-off "ARGS"   superv arguments that turn DB instrumentation on / off

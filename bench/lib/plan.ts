@@ -1,4 +1,4 @@
-// How long and how often each figure runs. Full: ~8 minutes on 2 cores, 3 of them the instructions
+// How long and how often each figure runs. Full: ~11 minutes on 2 cores, 5 of them the instructions
 // figure (valgrind). Quick (`-- --quick`): a ~3-minute smoke run that proves every figure still works;
 // its numbers are too short-lived to publish.
 
