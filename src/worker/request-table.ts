@@ -118,7 +118,7 @@ export class RequestTable {
 
   /**
    * Any thread: the start time of the oldest request in the table, or Infinity when it is empty. Reads two
-   * numbers per slot and decodes nothing: the watchdog asks this ten times a second and needs the whole
+   * numbers per slot and decodes nothing: the watchdog asks this at every tick and needs the whole
    * snapshot only once a request is past the slow threshold.
    */
   oldestStart(): number {
