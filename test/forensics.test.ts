@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Dump, Frame } from '../src/forensics/types';
-import { FIXTURES, Superv, alive, freePort, get, killAll, sleep, tempDir } from './helpers';
+import { FIXTURES, alive, get, killAll, sleep, startSuperv, tempDir } from './helpers';
 
 after(killAll);
 
@@ -19,12 +19,7 @@ function topAppFrame(d: Dump): Frame | undefined {
   return d.capture?.stack?.find((f) => f.app);
 }
 
-async function startApp(extra: string[], dir = tempDir(), env: Record<string, string> = {}) {
-  const port = await freePort();
-  const s = new Superv(['start', APP, '--dump-dir', dir, '--heartbeat-interval', '200ms', ...extra], { env: { PORT: String(port), ...env } });
-  await s.waitEvent('master-ready');
-  return { s, port, dir };
-}
+const startApp = (extra: string[], dir?: string, env?: Record<string, string>) => startSuperv(APP, extra, { dumpDir: dir, env });
 
 describe('a worker stuck in JS is dumped, then killed and replaced', () => {
   test('busy loop in a named function: the dump names the function, the route and a local', async () => {

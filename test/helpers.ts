@@ -130,6 +130,22 @@ export class Superv {
   }
 }
 
+/**
+ * Starts the real CLI on `app` the way the end-to-end suites do: a free port, a fresh dump dir and run dir
+ * (unless given), 200 ms heartbeats so that stuck workers are noticed quickly, and `extra` arguments last so
+ * that they win. Resolves once the master is ready.
+ */
+export async function startSuperv(app: string, extra: string[],
+  opts: { dumpDir?: string; runDir?: string; name?: string; env?: Record<string, string> } = {}): Promise<{ s: Superv; port: number; dir: string; runDir: string }> {
+  const port = await freePort();
+  const dir = opts.dumpDir ?? tempDir();
+  const runDir = opts.runDir ?? tempDir('superv-run-');
+  const s = new Superv(['start', app, '--dump-dir', dir, '--heartbeat-interval', '200ms', ...(opts.name ? ['--name', opts.name] : []), ...extra],
+    { env: { PORT: String(port), SUPERV_RUN_DIR: runDir, ...opts.env } });
+  await s.waitEvent('master-ready');
+  return { s, port, dir, runDir };
+}
+
 const live = new Set<Superv>();
 /** Kills every supervisor a test file started; call from `after()`. */
 export async function killAll(): Promise<void> {

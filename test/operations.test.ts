@@ -10,21 +10,15 @@ import autocannon from 'autocannon';
 import { masterView } from '../src/forensics/enrich';
 import type { Dump } from '../src/forensics/types';
 import type { MasterStatus } from '../src/master/status';
-import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, tempDir } from './helpers';
+import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, startSuperv, tempDir } from './helpers';
 
 after(killAll);
 
 const APP = join(FIXTURES, 'app.js');
 const run = promisify(execFile);
 
-async function startApp(extra: string[], opts: { runDir?: string; name?: string; dir?: string } = {}) {
-  const port = await freePort();
-  const runDir = opts.runDir ?? tempDir('superv-run-');
-  const s = new Superv(['start', APP, '--dump-dir', opts.dir ?? tempDir(), '--heartbeat-interval', '200ms', ...(opts.name ? ['--name', opts.name] : []), ...extra],
-    { env: { PORT: String(port), SUPERV_RUN_DIR: runDir } });
-  await s.waitEvent('master-ready');
-  return { s, port, runDir };
-}
+const startApp = (extra: string[], opts: { runDir?: string; name?: string; dir?: string } = {}) =>
+  startSuperv(APP, extra, { dumpDir: opts.dir, runDir: opts.runDir, name: opts.name });
 
 async function cli(runDir: string, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {

@@ -12,7 +12,7 @@ import autocannon from 'autocannon';
 import { loadConfig } from '../src/config/load';
 import { SupervError } from '../src/errors';
 import type { Dump } from '../src/forensics/types';
-import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, tempDir } from './helpers';
+import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, startSuperv, tempDir } from './helpers';
 
 after(killAll);
 
@@ -20,13 +20,7 @@ const APP = join(FIXTURES, 'app.js');
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 
-async function startApp(extra: string[], dir = tempDir(), runDir = tempDir('superv-run-'), app = APP) {
-  const port = await freePort();
-  const s = new Superv(['start', app, '--dump-dir', dir, '--heartbeat-interval', '200ms', ...extra],
-    { env: { PORT: String(port), SUPERV_RUN_DIR: runDir } });
-  await s.waitEvent('master-ready');
-  return { s, port, dir, runDir };
-}
+const startApp = (extra: string[], dir?: string, runDir?: string, app = APP) => startSuperv(app, extra, { dumpDir: dir, runDir });
 
 describe('chaos', () => {
   test('kill -9 random workers every 300 ms under load: the master holds, the count is restored, no fork storm', async () => {
