@@ -1,12 +1,14 @@
 // Shared test plumbing: start the real CLI, read its JSON log lines, make real HTTP requests over
 // 127.0.0.1, and clean up by PID (the master's process group), never by name.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { MasterStatus } from '../src/master/status';
 
 export const ROOT = join(__dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -144,6 +146,12 @@ export async function startSuperv(app: string, extra: string[],
     { env: { PORT: String(port), SUPERV_RUN_DIR: runDir, ...opts.env } });
   await s.waitEvent('master-ready');
   return { s, port, dir, runDir };
+}
+
+/** `superv status NAME --json` of the supervisor whose run dir is `runDir`, through the real CLI. */
+export async function supervStatus(runDir: string, name = 'app'): Promise<MasterStatus> {
+  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'status', name, '--json'], { env: { ...process.env, SUPERV_RUN_DIR: runDir } });
+  return JSON.parse(stdout) as MasterStatus;
 }
 
 const live = new Set<Superv>();

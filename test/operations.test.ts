@@ -9,8 +9,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { masterView } from '../src/forensics/enrich';
 import type { Dump } from '../src/forensics/types';
-import type { MasterStatus } from '../src/master/status';
-import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, startSuperv, tempDir } from './helpers';
+import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, startSuperv, supervStatus, tempDir } from './helpers';
 
 after(killAll);
 
@@ -30,10 +29,6 @@ async function cli(runDir: string, ...args: string[]): Promise<{ stdout: string;
   }
 }
 
-async function status(runDir: string, name = 'app'): Promise<MasterStatus> {
-  return JSON.parse((await cli(runDir, 'status', name, '--json')).stdout) as MasterStatus;
-}
-
 describe('control socket and CLI', () => {
   test('ls, status, scale, dump of a blocked worker, stop', async () => {
     const { s, port, runDir } = await startApp(['-w', '2', '--timeout', '0', '--slow', '0'], { name: 'shop' });
@@ -42,7 +37,7 @@ describe('control socket and CLI', () => {
     assert.equal(statSync(runDir).mode & 0o777, 0o700, 'run dir 0700');
     const ls = await cli(runDir, 'ls');
     assert.match(ls.stdout, /^shop\s+\d+\s+2\/2/m);
-    const st = await status(runDir, 'shop');
+    const st = await supervStatus(runDir, 'shop');
     assert.equal(st.workers.length, 2);
     assert.ok(st.workers.every((w) => w.state === 'ready' && w.pid > 0 && typeof w.rss === 'number'));
     const human = await cli(runDir, 'status');
@@ -55,7 +50,7 @@ describe('control socket and CLI', () => {
 
     get(port, '/spin?ms=20000', { timeoutMs: 30000 }).catch(() => undefined);
     await sleep(700);
-    const [id] = (await status(runDir, 'shop')).workers.map((w) => w.id);
+    const [id] = (await supervStatus(runDir, 'shop')).workers.map((w) => w.id);
     const dump = await cli(runDir, 'dump', 'shop', String(id));
     assert.equal(dump.code, 0, dump.stderr);
     const d = JSON.parse(readFileSync(dump.stdout.trim(), 'utf8')) as Dump;
@@ -243,7 +238,7 @@ describe('pm2 users', () => {
     assert.deepEqual(body.argv, ['--from-eco']);
     assert.equal(body.env, 'eco-env');
     assert.ok(body.execArgv.includes('--no-warnings'));
-    const st = await status(runDir, 'eco-api');
+    const st = await supervStatus(runDir, 'eco-api');
     assert.equal(st.workers.length, 2);
     await s.kill();
   });

@@ -1,23 +1,21 @@
 // Reliability and security, the fast cases (the long soak is `npm run soak`): chaos under load, frozen
 // workers, faults, fuzzed input, and what another local user can reach.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { loadConfig } from '../src/config/load';
 import { SupervError } from '../src/errors';
 import type { Dump } from '../src/forensics/types';
-import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, startSuperv, tempDir } from './helpers';
+import { CLI, FIXTURES, Superv, alive, freePort, get, killAll, sleep, startSuperv, supervStatus, tempDir } from './helpers';
 
 after(killAll);
 
 const APP = join(FIXTURES, 'app.js');
-const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 
 const startApp = (extra: string[], dir?: string, runDir?: string, app = APP) => startSuperv(app, extra, { dumpDir: dir, runDir });
@@ -202,8 +200,7 @@ describe('bad input', () => {
     const until = Date.now() + 3000;
     while (Date.now() < until) await send(Buffer.concat([randomBytes(1 + Math.floor(Math.random() * 300)), Buffer.from('\n')]));
     assert.ok(alive(s.pid));
-    const st = await run(process.execPath, [CLI, 'status', 'app', '--json'], { env: { ...process.env, SUPERV_RUN_DIR: runDir } });
-    assert.equal((JSON.parse(st.stdout) as { workers: unknown[] }).workers.length, 1);
+    assert.equal((await supervStatus(runDir)).workers.length, 1);
     await s.kill();
   });
 });
