@@ -5,29 +5,42 @@
 //
 //   npm run bench                      full run (~11 min on 2 cores), writes docs/benchmarks.md
 //   npm run bench -- --quick           ~3-minute smoke run; prints, does not write (add --write to write)
-//   npm run bench -- --only hello,pg   some figures only (start, hello, reload, stall, capture, idle, pg, instructions)
+//   npm run bench -- --only hello,db   some figures only (start, hello, cpu, pprof, reload, stall, capture, capture-size,
+//                                      idle, inflight, db, query, locks, context, throws, instructions)
+//   npm run bench -- --quick --only cpu,pprof   CPU sampling's cost on hello world and Express, and superv's
+//                                      sampling against @datadog/pprof (cost, attribution error, memory)
+//   npm run bench -- --only db --drivers pg,mariadb   the DB figure for some drivers only (pg, postgres, mysql2, mariadb)
+//   PATH=/path/to/node24/bin:$PATH npm run bench   the same on another Node: each major has its own table in the doc
 //   npm run bench -- --pg-on "ARGS" --pg-off "ARGS"   superv arguments that turn DB instrumentation on / off
 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { captureFigure } from './figures/capture';
+import { captureSizeFigure } from './figures/capture-size';
+import { contextFigure } from './figures/context';
 import { helloFigure } from './figures/hello';
+import { cpuFigure } from './figures/cpu';
+import { pprofFigure } from './figures/pprof';
 import { idleFigure } from './figures/idle';
+import { inflightFigure } from './figures/inflight';
 import { instructionsFigure } from './figures/instructions';
-import { findSwitch, pgFigure } from './figures/pg';
+import { DB_DRIVERS, dbFigure, findSwitch, type Driver } from './figures/db';
+import { locksFigure } from './figures/locks';
+import { queryFigure } from './figures/query';
 import { reloadFigure } from './figures/reload';
 import { stallFigure } from './figures/stall';
+import { throwsFigure } from './figures/throws';
 import { startFigure } from './figures/start';
 import { FULL, QUICK, type Plan } from './lib/plan';
 import { killOwned } from './lib/proc';
-import { renderGenerated, renderTable, writeDoc, type FigureResult } from './lib/report';
+import { failedFigure, renderGenerated, renderTable, writeDoc, type FigureResult } from './lib/report';
 import { REPO } from './lib/systems';
 
-const FIGURES = ['start', 'hello', 'reload', 'stall', 'capture', 'idle', 'pg', 'instructions'] as const;
+const FIGURES = ['start', 'hello', 'cpu', 'pprof', 'reload', 'stall', 'capture', 'capture-size', 'idle', 'inflight', 'db', 'query', 'locks', 'context', 'throws', 'instructions'] as const;
 type FigureName = (typeof FIGURES)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${FIGURES.join(',')}] [--write | --no-write] [--out FILE]
-                          [--pg-on "SUPERV ARGS" --pg-off "SUPERV ARGS"]`;
+                          [--pg-on "SUPERV ARGS" --pg-off "SUPERV ARGS"] [--drivers pg,postgres,mysql2,mariadb]`;
 
 function options() {
   const { values } = parseArgs({
@@ -39,6 +52,7 @@ function options() {
       out: { type: 'string' },
       'pg-on': { type: 'string' },
       'pg-off': { type: 'string' },
+      drivers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -56,14 +70,7 @@ function options() {
     out: values.out ?? join(REPO, 'docs', 'benchmarks.md'),
     pgOn: values['pg-on'],
     pgOff: values['pg-off'],
-  };
-}
-
-function failed(name: FigureName, err: unknown): FigureResult {
-  const why = err instanceof Error ? err.message : String(err);
-  return {
-    rows: [{ figure: name, superv: `error: ${why.split('\n')[0]}`, bare: '—', pm2: '—', compare: '—', target: '—', result: 'n/a' }],
-    details: [], notes: [`${name}: the harness failed: ${why}`],
+    drivers: values.drivers?.split(',').map((s) => s.trim()).filter(Boolean),
   };
 }
 
@@ -71,15 +78,31 @@ async function main(): Promise<number> {
   const o = options();
   if (o.help) { process.stdout.write(USAGE + '\n'); return 0; }
   const started = Date.now();
+  // Every figure runs superv, its workers and the baselines on this node (process.execPath): to bench another
+  // version, put it first on PATH (`PATH=/path/to/node24/bin:$PATH npm run bench`).
+  process.stdout.write(`bench: Node ${process.version} (${process.execPath}), ${o.plan.mode} run\n`);
   const run: Record<FigureName, () => Promise<FigureResult>> = {
     start: () => startFigure(o.plan),
     hello: () => helloFigure(o.plan),
+    cpu: () => cpuFigure(o.plan),
+    pprof: () => pprofFigure(o.plan),
     reload: () => reloadFigure(o.plan),
     stall: () => stallFigure(o.plan),
     capture: () => captureFigure(o.plan),
+    'capture-size': () => captureSizeFigure(o.plan),
     idle: () => idleFigure(o.plan),
-    pg: () => pgFigure(o.plan, findSwitch(o.pgOn, o.pgOff)),
+    inflight: () => inflightFigure(o.plan),
+    db: async () => {
+      // One row per driver, each measured on its own pair of fresh systems.
+      const parts: FigureResult[] = [];
+      for (const d of (o.drivers ?? DB_DRIVERS) as Driver[]) parts.push(await dbFigure(o.plan, findSwitch(o.pgOn, o.pgOff), d));
+      return { rows: parts.flatMap((p) => p.rows), details: parts.flatMap((p) => p.details), notes: parts.flatMap((p) => p.notes) };
+    },
+    query: () => queryFigure(o.plan),
+    locks: () => locksFigure(o.plan),
+    context: () => contextFigure(o.plan),
     instructions: () => instructionsFigure(o.plan),
+    throws: () => throwsFigure(o.plan),
   };
   const results: FigureResult[] = [];
   let errors = 0;
@@ -90,7 +113,7 @@ async function main(): Promise<number> {
       results.push(await run[name]());
     } catch (err) {
       errors++;
-      results.push(failed(name, err));
+      results.push(failedFigure(name, err));
     }
     process.stderr.write(`${((Date.now() - t) / 1000).toFixed(1)} s\n`);
   }
@@ -99,9 +122,12 @@ async function main(): Promise<number> {
   const notes = results.flatMap((r) => r.notes);
   if (notes.length > 0) process.stdout.write('\n' + notes.map((n) => `- ${n}`).join('\n') + '\n');
   if (o.write) {
-    writeDoc(o.out, renderGenerated(info, results));
+    writeDoc(o.out, renderGenerated(info, results), `node${process.versions.node.split('.')[0]}`);
     process.stdout.write(`\nwritten: ${o.out}\n`);
   } else {
+    // Nothing measured is lost when nothing is written: the rounds go to the terminal.
+    const details = results.flatMap((r) => r.details);
+    if (details.length > 0) process.stdout.write('\n' + details.join('\n\n') + '\n');
     process.stdout.write(`\nnot written (${o.plan.mode} run); pass --write to write ${o.out}\n`);
   }
   return errors > 0 ? 1 : 0;

@@ -10,7 +10,11 @@ export const ERRORS = {
   SUPERV_ERR_BOOT_FAILED: 'worker failed to boot: %s',
   SUPERV_ERR_NAME_IN_USE: 'a supervisor named %s is already running (pid %s)',
   SUPERV_ERR_NOT_RUNNING: 'no supervisor named %s is running',
+  SUPERV_ERR_NOT_ANSWERING: 'the supervisor named %s (pid %s) is running but not answering: %s',
+  SUPERV_ERR_UNSAFE_PATH: 'refusing an unsafe path: %s',
   SUPERV_ERR_CONTROL: 'control request failed: %s',
+  SUPERV_ERR_NO_LOG_FILE: 'the supervisor named %s runs in the foreground, without a log file: %s',
+  SUPERV_ERR_NOT_A_TTY: '%s needs a terminal: %s',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,3 +1,3 @@
 // The public API for apps running under superv.
-export { registerStateProvider, unregisterStateProvider, type StateProvider } from './forensics/providers';
-export type { Dump, Capture, Frame, RequestInfo } from './forensics/types';
+export { registerStateProvider, unregisterStateProvider, type StateProvider } from './worker/providers';
+export type { Dump, Capture, Frame, RequestInfo } from './dump/types';

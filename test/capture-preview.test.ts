@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
-import { isAppFile } from '../src/forensics/capture';
-import { localsOf, MAX_LOCALS, MAX_PROPS, MAX_VALUE_CHARS, MORE_KEY, previewValue, scopesToRead } from '../src/forensics/preview';
-import { SourceMapCache } from '../src/forensics/sourcemap';
+import { isAppFile } from '../src/worker/app-frames';
+import { localsOf, MAX_LOCALS, MAX_PROPS, MAX_VALUE_CHARS, MORE_KEY, previewRaw, previewValue, scopesToRead } from '../src/worker/capture/preview';
+import type { RawValue } from '../src/worker/capture/scope-reader';
+import { execFileSync } from 'node:child_process';
+import { mapFrames, SourceMapCache } from '../src/util/sourcemap';
 
 function obj(preview: Partial<Runtime.ObjectPreview> & { properties: Runtime.PropertyPreview[] }, description = 'Object'): Runtime.RemoteObject {
   return { type: 'object', className: 'Object', description, preview: { type: 'object', overflow: false, ...preview } };
@@ -53,6 +55,22 @@ describe('previewValue', () => {
     assert.ok(JSON.stringify(v).length < 2500);
   });
 
+  test('what the reader read: kind, size, first entries, "more" marked, heads of long strings with their length', () => {
+    const arr = previewRaw({ t: 'array', d: 'Array(3000000)', n: 3_000_000, more: true, p: [['0', { t: 'number', d: '0' }], ['1', { t: 'string', d: 'y'.repeat(MAX_PROPS * 10), n: 5000 }]] });
+    assert.deepEqual(arr, { type: 'array', value: 'Array(3000000)', size: 3_000_000, props: { '0': '0', '1': `"${'y'.repeat(100)}"… (5000 chars)`, [MORE_KEY]: 'more not shown' } });
+    const str = previewRaw({ t: 'string', d: 'x'.repeat(MAX_VALUE_CHARS), n: 100_000_000 });
+    assert.equal(str.value, `"${'x'.repeat(MAX_VALUE_CHARS)}"… (100000000 chars)`);
+    assert.equal(str.size, 100_000_000);
+    assert.deepEqual(previewRaw({ t: 'string', d: 'short', n: 5 }), { type: 'string', value: '"short"' }, 'no size when nothing is cut');
+    const map = previewRaw({ t: 'map', d: 'Map(1000000)', n: 1_000_000, more: true, p: [['"k0"', { t: 'number', d: '0' }]] });
+    assert.deepEqual(map.props, { '"k0"': '0', [MORE_KEY]: 'more not shown' });
+    const exotic = previewRaw({ t: 'object', d: 'Object', err: 'boom' });
+    assert.deepEqual(exotic.props, { [MORE_KEY]: 'entries not read: boom' });
+    // More entries than the dump shows (a reader asked for more): cut here too.
+    const many = previewRaw({ t: 'set', d: 'Set(50)', n: 50, p: Array.from({ length: 50 }, (_, i): [string, RawValue] => [String(i), { t: 'number', d: String(i) }]) });
+    assert.equal(Object.keys(many.props!).length, MAX_PROPS + 1);
+  });
+
   test('maps show their entries as key → value', () => {
     const v = previewValue(obj({
       subtype: 'map',
@@ -72,24 +90,19 @@ describe('scopesToRead and localsOf', () => {
     assert.deepEqual(scopesToRead(['local', 'script', 'global'].map(scope)).map((s) => s.type), ['local']);
   });
 
-  test('inner names shadow outer ones; closures drop functions and the CJS wrapper; at most MAX_LOCALS', () => {
-    const num = (n: number): Runtime.PropertyDescriptor => ({ name: `v${n}`, value: { type: 'number', value: n, description: String(n) }, configurable: true, enumerable: true });
-    const locals = localsOf([
-      { type: 'local', props: [{ name: 'x', value: { type: 'string', value: 'inner' }, configurable: true, enumerable: true }] },
-      {
-        type: 'closure',
-        props: [
-          { name: 'x', value: { type: 'string', value: 'outer' }, configurable: true, enumerable: true },
-          { name: 'require', value: { type: 'object', description: 'Object' }, configurable: true, enumerable: true },
-          { name: 'helper', value: { type: 'function', description: 'function helper() {}' }, configurable: true, enumerable: true },
-          { name: 'cache', value: { type: 'object', description: 'Map(3)' }, configurable: true, enumerable: true },
-        ],
-      },
+  test('inner names shadow outer ones; at most MAX_LOCALS; what was not read is said per scope', () => {
+    const num = (n: number): [string, RawValue] => [`v${n}`, { t: 'number', d: String(n) }];
+    const { locals, missing } = localsOf([
+      { type: 'local', read: { vars: [['x', { t: 'string', d: 'inner', n: 5 }]], more: false, unread: ['rows', 'index'] } },
+      { type: 'block', missing: 'not read by the deadline' },
+      { type: 'closure', read: { vars: [['x', { t: 'string', d: 'outer', n: 5 }], ['cache', { t: 'map', d: 'Map(3)', n: 3 }]], more: false, unread: [] } },
     ]);
     assert.deepEqual(Object.keys(locals), ['x', 'cache']);
     assert.equal(locals['x']!.value, '"inner"');
+    assert.deepEqual(locals['cache'], { type: 'map', value: 'Map(3)', size: 3 });
+    assert.deepEqual(missing, ['local scope: 2 variable(s) not read by the deadline: rows, index', 'block scope: not read by the deadline']);
 
-    const many = localsOf([{ type: 'local', props: Array.from({ length: 40 }, (_, i) => num(i)) }]);
+    const many = localsOf([{ type: 'local', read: { vars: Array.from({ length: 40 }, (_, i) => num(i)), more: false, unread: [] } }]).locals;
     assert.equal(Object.keys(many).length, MAX_LOCALS + 1);
     assert.equal(many[MORE_KEY]!.type, 'note');
   });
@@ -134,6 +147,27 @@ describe('SourceMapCache', () => {
       assert.equal(await cache.lookup(script, 'bad.js.map', 0, 0), undefined);
       assert.equal(await cache.lookup(script, 'https://example.invalid/x.map', 0, 0), undefined);
       assert.equal(await cache.lookup('', 'x.map', 0, 0), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('mapFrames (a crash stack, read from text)', () => {
+  test('a frame naming a FIFO or a missing file is left as it is, at once; a non-app frame is not read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'superv-map-'));
+    try {
+      const fifo = join(dir, 'pipe.js');
+      execFileSync('mkfifo', [fifo]);
+      const frames = [
+        { file: fifo, line: 1, column: 1, app: true },
+        { file: join(dir, 'gone.js'), line: 3, column: 2, app: true },
+        { file: 'node:internal/timers', line: 5, column: 1, app: false },
+      ];
+      const t0 = Date.now();
+      await mapFrames(frames, new SourceMapCache(), Date.now() + 5000);
+      assert.ok(Date.now() - t0 < 4000, 'it did not wait on the FIFO until the deadline');
+      assert.deepEqual(frames.map((f) => (f as { original?: unknown }).original), [undefined, undefined, undefined]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
-import type { StackCapture } from '../src/forensics/capture';
-import type { Frame } from '../src/forensics/types';
+import type { StackCapture } from '../src/worker/capture/capture';
+import type { Frame } from '../src/dump/types';
 
 const ROOT = join(__dirname, '..', '..');
 const HARNESS = join(ROOT, 'test', 'fixtures', 'capture-harness.js');
@@ -27,7 +27,8 @@ interface CaptureSpec {
 }
 
 interface HarnessConfig {
-  mode: 'spin' | 'regex' | 'native' | 'typed' | 'idle' | 'debugger-statement';
+  mode: 'spin' | 'regex' | 'native' | 'typed' | 'idle' | 'debugger-statement' | 'big' | 'hostile';
+  scale?: number;
   blockMs: number;
   captures: CaptureSpec[];
   typedModule?: string;
@@ -149,6 +150,56 @@ describe('MainThreadCapturer on a blocked main thread', () => {
     assert.ok(r.stack!.filter((fr) => fr.locals).length <= 5, 'locals for the top 5 frames only');
     assert.ok(c!.endedAt < run.blockEnd!, 'captured during the block');
     assert.ok(Number(run.blockResult) > 0, 'the loop ran on after the capture');
+  });
+
+  test('large locals: each shown by kind, size and first entries, read in a bounded time, in every frame', async (t) => {
+    const run = await runHarness({ mode: 'big', blockMs: 4000, captures: [{ delayMs: 100, deadlineMs: 3000, pause: true, localsFrames: 5 }] }, 60_000);
+    const [c] = only(run);
+    const r = c!.result;
+    t.diagnostic(`timings ${JSON.stringify(r.timings)} elapsed ${r.elapsedMs} ms`);
+    assert.equal(r.complete, true, r.incomplete);
+    const f = top(r);
+    assert.equal(f.function, 'spinWith');
+    assert.equal(f.line, lineOf(HARNESS, '// big-spin-line'));
+    const l = f.locals ?? {};
+    assert.deepEqual(l['bigArray'], { type: 'array', value: 'Array(1000000)', size: 1_000_000, props: { ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [String(i), String(i)])), '…': 'more not shown' } });
+    assert.equal(l['bigMap']?.type, 'map');
+    assert.equal(l['bigMap']?.value, 'Map(200000)');
+    assert.equal(l['bigMap']?.size, 200_000);
+    assert.equal(l['bigMap']?.props?.['"key-0"'], '0');
+    assert.equal(l['bigSet']?.value, 'Set(200000)');
+    assert.equal(l['bigSet']?.props?.['9'], '9');
+    assert.deepEqual([l['bigTyped']?.type, l['bigTyped']?.value, l['bigTyped']?.size, l['bigTyped']?.props?.['0']], ['typedarray', 'Float64Array(1000000)', 1_000_000, '0']);
+    assert.deepEqual([l['bigString']?.type, l['bigString']?.size], ['string', 10_000_000]);
+    assert.equal(l['bigString']?.value, `"${'x'.repeat(200)}"… (10000000 chars)`);
+    assert.deepEqual([l['manyProps']?.type, l['manyProps']?.value, l['manyProps']?.size, l['manyProps']?.props?.['p0']], ['object', 'Object', 50_000, '0']);
+    assert.equal(Object.keys(l['manyProps']?.props ?? {}).length, 11);
+    // One level down too: an object holding them all describes each by kind and size.
+    assert.deepEqual(l['data']?.props, {
+      bigArray: 'Array(1000000)', bigMap: 'Map(200000)', bigSet: 'Set(200000)', bigTyped: 'Float64Array(1000000)',
+      bigString: `"${'x'.repeat(100)}"… (10000000 chars)`, manyProps: 'Object',
+    });
+    // The same values, every frame of the recursion down to localsFrames: each read as cheaply.
+    assert.deepEqual(r.stack!.slice(0, 5).map((fr) => fr.locals?.['bigMap']?.size), [200_000, 200_000, 200_000, 200_000, 200_000]);
+    assert.equal(r.stack![5]!.locals, undefined, 'localsFrames: 5');
+    // The inspector's own previews took seconds on these (every Array index enumerated, every Map entry copied).
+    assert.ok((r.timings.localsMs ?? Infinity) < 2000, `locals took ${r.timings.localsMs} ms`);
+  });
+
+  test('hostile values: no getter, Proxy trap or toJSON runs; each still shown by kind', async () => {
+    const run = await runHarness({ mode: 'hostile', blockMs: 1500, captures: [{ delayMs: 100, deadlineMs: 2000, pause: true, localsFrames: 1 }] });
+    const [c] = only(run);
+    assert.equal(c!.result.complete, true, c!.result.incomplete);
+    const l = top(c!.result).locals ?? {};
+    assert.match(run.blockResult ?? '', / calls=0"$/, `a getter, trap or toJSON ran during the capture: ${run.blockResult}`);
+    assert.deepEqual(l['withGetter'], { type: 'object', value: 'Object', size: 3, props: { plain: '1', trap: 'accessor', toJSON: 'function' } });
+    assert.deepEqual(l['proxy'], { type: 'proxy', value: 'Proxy' });
+    assert.deepEqual(l['proxyArray'], { type: 'proxy', value: 'Proxy' });
+    assert.equal(l['onProxyProto']?.value, 'Object', 'its prototype (a Proxy) was not asked for a constructor');
+    assert.deepEqual(l['getterArray']?.props, { '0': 'accessor', '1': '2' });
+    assert.equal(l['instance']?.value, 'Object', 'a constructor whose name is a getter is not asked');
+    assert.deepEqual(l['mapOfHostile']?.props, { Proxy: 'Object' });
+    assert.equal(l['env']?.type, 'object', 'process.env (an interceptor object) is shown, or named unreadable');
   });
 
   test('a catastrophic regex: the function calling RegExp#test', async () => {

@@ -5,13 +5,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from 'pg';
-import type { Dump } from '../src/forensics/types';
+import type { Dump } from '../src/dump/types';
 import { FIXTURES, Superv, alive, freePort, get, killAll, tempDir } from './helpers';
+import { requireServer, waitFor } from './instrument-helpers';
 
 const TABLE = `superv_e2e_${process.pid}`;
 const admin = new Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
 
 before(async () => {
+  await requireServer('postgres');
   await admin.connect();
   await admin.query(`CREATE TABLE ${TABLE} (id int PRIMARY KEY, balance int)`);
   await admin.query(`INSERT INTO ${TABLE} VALUES (1, 100)`);
@@ -57,7 +59,9 @@ test('a slow query: the slow dump shows the SQL, the route and the call site; th
 test('lock contention: the dump shows the waiting statement and the transaction holding the row', async () => {
   const { s, port } = await start();
   const hold = get(port, '/hold?ms=4000');
-  await new Promise((r) => setTimeout(r, 300));
+  // The server's word that the holder has the row (its UPDATE done, idle in its transaction), not a sleep.
+  await waitFor('the holder to lock the row', async () => (await admin.query(
+    `SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE $1`, [`UPDATE ${TABLE}%`])).rowCount === 1 || undefined);
   const transfer = get(port, '/transfer');
   const [written] = await s.waitEvent('dump-written', 1, 15000, (l) => l.reason === 'slow' &&
     (JSON.parse(readFileSync(l.file as string, 'utf8')) as Dump).request?.url === '/transfer');
@@ -87,6 +91,7 @@ test('app state providers: their JSON is in the dump; one that throws or never r
     const [written] = await s.waitEvent('dump-written', 1, 10000);
     assert.ok(Date.now() - t0 < 2000 + 1500, `dump took ${Date.now() - t0} ms`);
     const d = JSON.parse(readFileSync(written!.file as string, 'utf8')) as Dump;
+    assert.ok(d.capture, `the capture is in the dump (it was not: ${d.captureError})`);
     if (!hang) {
       assert.deepEqual((d.capture!.state as Record<string, unknown>).jobs, { waiting: 3, oldestJob: 'resize-image' });
       assert.match(JSON.stringify((d.capture!.state as Record<string, unknown>).cache), /cache client not connected/);

@@ -1,5 +1,5 @@
-// ESM apps: `import pg from 'pg'` and `import mysql from 'mysql2/promise'` are instrumented with no change
-// to the app. test/fixtures/db-esm.mjs runs as a child process with the compiled instrumentation
+// ESM apps: `import pg from 'pg'`, `import mysql from 'mysql2/promise'`, `import postgres from 'postgres'` and
+// `import { createConnection } from 'mariadb'` are instrumented with no change to the app. test/fixtures/db-esm.mjs runs as a child process with the compiled instrumentation
 // preloaded by `--require` or by `--import`, and prints the `db` provider's output while a statement of
 // each driver is pending.
 
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { DbState } from '../src/forensics/instrument';
+import type { DbState } from '../src/worker/instrument';
 
 const ROOT = join(__dirname, '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -17,8 +17,12 @@ interface Output {
   instrumented: boolean;
   pgLine: number;
   mysqlLine: number;
+  postgresLine: number;
+  mariadbLine: number;
   pg: DbState;
   mysql: DbState;
+  postgres: DbState;
+  mariadb: DbState;
 }
 
 function run(preload: string[]): Output {
@@ -43,6 +47,16 @@ function check(out: Output): void {
   assert.equal(my.pending[0]?.site?.line, out.mysqlLine);
   assert.equal(my.pending[0]?.request?.id, 42);
   assert.equal(out.pg.notes, undefined, 'seen loading: not instrumented late');
+  for (const [driver, state, line, id, sql] of [['postgres', out.postgres, out.postgresLine, 43, 'SELECT pg_sleep(3)'],
+    ['mariadb', out.mariadb, out.mariadbLine, 44, 'SELECT SLEEP(1)']] as const) {
+    const c = state.connections.find((x) => x.driver === driver);
+    assert.ok(c, `the ${driver} connection is listed: ${JSON.stringify(state).slice(0, 1500)}`);
+    assert.equal(c.pending[0]?.sql, sql);
+    assert.equal(c.pending[0]?.site?.file, APP);
+    assert.equal(c.pending[0]?.site?.line, line);
+    assert.equal(c.pending[0]?.request?.id, id);
+    assert.equal(typeof c.serverId, 'number', 'backend pid / thread id');
+  }
 }
 
 test('ESM app, instrumentation preloaded with --require', () => {

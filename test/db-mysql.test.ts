@@ -1,11 +1,12 @@
 // The `db` provider against a real MariaDB (127.0.0.1:3306, root, database test) through mysql2: the
-// callback API, the promise API, a pool, and lock contention, in a plain node process.
+// callback API, the promise API and a pool, in a plain node process. The cases every driver shares (lock
+// contention, a connection that ends) are in db-cases.test.ts.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setRequestLookup } from '../src/forensics/context';
-import { installInstrumentation } from '../src/forensics/instrument';
-import { connection, db, inRequest, lineHere, waitFor } from './instrument-helpers';
+import { setRequestLookup } from '../src/worker/context';
+import { installInstrumentation } from '../src/worker/instrument';
+import { connection, db, inRequest, lineHere, requireServer, waitFor } from './instrument-helpers';
 
 installInstrumentation({ recordValues: false });
 // Required after the install, as the app is loaded after the worker bootstrap.
@@ -34,6 +35,7 @@ async function connectionId(c: PConn): Promise<number> {
 }
 
 before(async () => {
+  await requireServer('mariadb');
   const c = await connect();
   await c.query(`CREATE TABLE ${TABLE} (id INT PRIMARY KEY, balance INT NOT NULL) ENGINE=InnoDB`);
   await c.query(`INSERT INTO ${TABLE} VALUES (1, 100)`);
@@ -140,63 +142,4 @@ test("query('BEGIN') style, and a pool: pending statement, waiting caller, count
   } finally {
     pc.release();
   }
-});
-
-test('lock contention: the waiting UPDATE and the transaction holding the row lock', async () => {
-  const holder = await connect();
-  const waiter = await connect();
-  const observer = await connect();
-  const [hid, wid] = [await connectionId(holder), await connectionId(waiter)];
-
-  const holdLine = await inRequest(41, async () => {
-    await holder.query('START TRANSACTION');
-    const [locked, l] = [holder.query(`SELECT * FROM ${TABLE} WHERE id = 1 FOR UPDATE`), lineHere()];
-    await locked;
-    return l;
-  });
-  const { q, line: waitLine } = await inRequest(42, () => {
-    const [pending, l] = [waiter.query(`UPDATE ${TABLE} SET balance = balance - 1 WHERE id = 1`), lineHere()];
-    return { q: pending, line: l };
-  });
-
-  // The server's own view: the waiter's transaction is in LOCK WAIT.
-  await waitFor('the UPDATE to wait for the lock', async () => {
-    const [rows] = await observer.query('SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?', [wid]);
-    return (rows as Array<{ trx_state: string }>)[0]?.trx_state === 'LOCK WAIT' ? true : undefined;
-  }).catch(async (err: Error) => {
-    const [trx] = await observer.query('SELECT trx_mysql_thread_id, trx_state, trx_query FROM information_schema.INNODB_TRX');
-    const [list] = await observer.query('SHOW FULL PROCESSLIST');
-    throw new Error(`${err.message}; holder ${hid}, waiter ${wid}; INNODB_TRX ${JSON.stringify(trx)}; PROCESSLIST ${JSON.stringify(list)}`);
-  });
-
-  const state = db();
-  const w = connection(state, wid);
-  assert.ok(w, 'the waiting connection is listed');
-  assert.match(w.pending[0]?.sql ?? '', /^UPDATE superv_my_/);
-  assert.equal(w.pending[0]?.request?.id, 42);
-  assert.equal(w.pending[0]?.site?.line, waitLine);
-  const h = connection(state, hid);
-  assert.ok(h, 'the holding connection is listed');
-  assert.deepEqual(h.pending, []);
-  assert.equal(h.transaction?.state, 'idle in transaction');
-  assert.equal(h.transaction?.request?.id, 41);
-  assert.deepEqual(h.transaction?.statements.map((s) => s.sql), ['START TRANSACTION', `SELECT * FROM ${TABLE} WHERE id = 1 FOR UPDATE`]);
-  assert.equal(h.transaction?.statements[1]?.site?.line, holdLine);
-  assert.ok(state.summary.some((s) => s.includes(`connection id ${hid}`) && s.includes('may hold locks')), state.summary.join('\n'));
-  assert.ok(state.summary.some((s) => s.startsWith('POST /req/42 (request 42) has waited') && s.includes('UPDATE')), state.summary.join('\n'));
-
-  await holder.commit();
-  await q;
-  const later = db();
-  assert.equal(connection(later, wid), undefined);
-  assert.equal(connection(later, hid), undefined);
-});
-
-test('a connection that ends is dropped', async () => {
-  const c = await mysqlp.createConnection(MY);
-  const id = await connectionId(c);
-  await inRequest(43, () => c.query('START TRANSACTION'));
-  assert.ok(connection(db(), id)?.transaction);
-  await c.end();
-  await waitFor('the connection to be dropped', () => (connection(db(), id) === undefined ? true : undefined));
 });

@@ -1,12 +1,13 @@
 // The `db` provider against a real PostgreSQL (127.0.0.1:5432, user postgres, database test), in a plain
 // node process: instrumentation installed first, pg required after it, statements issued from fake
-// requests (context.ts's enterRequest), and the provider read while they are pending.
+// requests (context.ts's enterRequest), and the provider read while they are pending. The cases every driver
+// shares (lock contention, a connection that ends) are in db-cases.test.ts.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setRequestLookup } from '../src/forensics/context';
-import { installInstrumentation } from '../src/forensics/instrument';
-import { connection, db, inRequest, lineHere, waitFor } from './instrument-helpers';
+import { setRequestLookup } from '../src/worker/context';
+import { installInstrumentation } from '../src/worker/instrument';
+import { connection, db, inRequest, lineHere, requireServer, waitFor } from './instrument-helpers';
 
 installInstrumentation({ recordValues: false });
 // Required after the install, as the app is loaded after the worker bootstrap (a top-level import would be
@@ -29,6 +30,7 @@ async function connect(): Promise<import('pg').Client & { processID: number }> {
 const open: Array<{ end(): Promise<void> }> = [];
 
 before(async () => {
+  await requireServer('postgres');
   const c = await connect();
   open.push(c);
   await c.query(`CREATE TABLE ${TABLE} (id int PRIMARY KEY, balance int NOT NULL)`);
@@ -87,55 +89,6 @@ test('a pending statement inside a transaction: SQL, call site, request, server 
   await c.query('COMMIT');
   assert.equal(connection(db(), c.processID), undefined, 'idle with no transaction: counted, not listed');
   assert.ok(db().idleConnections >= 1);
-});
-
-test('lock contention: the waiting UPDATE and the transaction holding the row lock', async () => {
-  const holder = await connect();
-  const waiter = await connect();
-  const observer = await connect();
-  open.push(holder, waiter, observer);
-
-  const holdLine = await inRequest(11, async () => {
-    await holder.query('BEGIN');
-    const [locked, line] = [holder.query(`SELECT * FROM ${TABLE} WHERE id = 1 FOR UPDATE`), lineHere()];
-    await locked;
-    return line;
-  });
-  const { q, line: waitLine } = await inRequest(12, () => ({ q: waiter.query(`UPDATE ${TABLE} SET balance = balance - 1 WHERE id = 1`), line: lineHere() }));
-
-  // The server's own view: the UPDATE is blocked by the holder's backend.
-  const blockers = await waitFor('the UPDATE to block', async () => {
-    const r = await observer.query<{ b: number[] }>('SELECT pg_blocking_pids($1) AS b', [waiter.processID]);
-    return r.rows[0]?.b.length ? r.rows[0].b : undefined;
-  });
-  assert.deepEqual(blockers, [holder.processID]);
-
-  const state = db();
-  const w = connection(state, waiter.processID);
-  assert.ok(w, 'the waiting connection is listed');
-  assert.equal(w.pending[0]?.state, 'running');
-  assert.match(w.pending[0]?.sql ?? '', /^UPDATE superv_pg_/);
-  assert.equal(w.pending[0]?.request?.id, 12);
-  assert.equal(w.pending[0]?.site?.line, waitLine);
-  assert.equal(w.transaction, undefined, 'an autocommit UPDATE opens no transaction of its own');
-
-  const h = connection(state, holder.processID);
-  assert.ok(h, 'the holding connection is listed');
-  assert.deepEqual(h.pending, []);
-  assert.equal(h.transaction?.state, 'idle in transaction');
-  assert.equal(h.transaction?.request?.id, 11);
-  assert.deepEqual(h.transaction?.statements.map((s) => s.sql), ['BEGIN', `SELECT * FROM ${TABLE} WHERE id = 1 FOR UPDATE`]);
-  assert.equal(h.transaction?.statements[1]?.site?.line, holdLine);
-  assert.ok(state.connections.indexOf(h) < state.connections.indexOf(w), 'the older transaction is listed first');
-  const holds = state.summary.find((s) => s.includes(`backend pid ${holder.processID}`) && s.includes('may hold locks'));
-  assert.ok(holds, state.summary.join('\n'));
-  assert.ok(state.summary.some((s) => s.startsWith('GET /req/12 (request 12) has waited') && s.includes('UPDATE')), state.summary.join('\n'));
-
-  await holder.query('COMMIT');
-  await q;
-  const later = db();
-  assert.equal(connection(later, waiter.processID), undefined);
-  assert.equal(connection(later, holder.processID), undefined);
 });
 
 test('a failed statement leaves the transaction failed until ROLLBACK', async () => {
@@ -218,16 +171,6 @@ test('recordValues: bound parameters appear only when asked for', async () => {
   } finally {
     installInstrumentation({ recordValues: false });
   }
-});
-
-test('a connection that ends is dropped', async () => {
-  const c = await connect();
-  await inRequest(23, async () => {
-    await c.query('BEGIN');
-  });
-  assert.ok(connection(db(), c.processID)?.transaction);
-  await c.end();
-  await waitFor('the connection to be dropped', () => (connection(db(), c.processID) === undefined ? true : undefined));
 });
 
 test('a long statement is kept cut once it finishes, and says how long it was', async () => {

@@ -5,9 +5,9 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { endianness } from 'node:os';
-import { decodeAddress, masterView, parseStat, parseTcpTable } from '../src/forensics/enrich';
-import { syscallName } from '../src/forensics/procsys';
-import type { MasterView } from '../src/forensics/types';
+import { decodeAddress, masterView, parseStat, parseTcpTable } from '../src/master/enrich';
+import { syscallName } from '../src/master/procsys';
+import type { MasterView } from '../src/dump/types';
 
 const spawned: ChildProcess[] = [];
 const cleanups: Array<() => void> = [];
@@ -102,7 +102,7 @@ test('a child blocked in execSync: sleeping, waiting in epoll, its shell child n
   assert.ok(child.pid > 0);
   assert.equal(v.proc.state, 'S');
   assert.match(v.proc.syscallName ?? '', /^epoll_(p)?wait2?$/, v.proc.syscall);
-  // Node's private loop for execSync waits with no timeout (see NODE-FACTS.md).
+  // Node's private loop for execSync waits in epoll_wait with no timeout.
   assert.match(v.proc.syscall ?? '', /0xffffffff/);
   assert.ok(v.proc.threads?.some((t) => t.tid === pid), 'the main thread is listed');
   assert.ok((v.proc.threads?.length ?? 0) > 1, 'node has helper threads');
@@ -185,9 +185,10 @@ test('a dead or invalid pid: an error, no throw', async () => {
 
 test('the deadline holds: a partial view and a note, on time', async () => {
   const t0 = Date.now();
-  const v = await masterView(process.pid, { timeoutMs: 300, cpuSampleMs: 5000 });
-  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
-  assert.match(v.proc.error ?? '', /timed out after 300 ms/);
+  // The CPU sample (20 s) cannot finish by the deadline; the /proc reads can, even on a loaded machine (1.5 s).
+  const v = await masterView(process.pid, { timeoutMs: 1500, cpuSampleMs: 20_000 });
+  assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+  assert.match(v.proc.error ?? '', /timed out after 1500 ms/);
   assert.equal(v.cpuPercent, undefined);
   assert.ok(v.proc.state !== undefined, 'the fast parts made it');
 });

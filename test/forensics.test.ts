@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { Dump, Frame } from '../src/forensics/types';
+import type { Dump, Frame } from '../src/dump/types';
 import { FIXTURES, alive, get, killAll, sleep, startSuperv, tempDir } from './helpers';
 
 after(killAll);

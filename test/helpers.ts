@@ -39,11 +39,16 @@ export class Superv {
   private waiters: Array<() => void> = [];
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
 
-  constructor(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], {
+  /** Where its control socket is: each supervisor gets its own, so tests side by side never share a name. */
+  readonly runDir: string;
+
+  /** `opts.command`: what runs instead of `node dist/src/cli.js` (an installed copy's bin, say). */
+  constructor(args: string[], opts: { env?: Record<string, string>; cwd?: string; command?: string } = {}) {
+    this.runDir = opts.env?.SUPERV_RUN_DIR ?? tempDir('superv-run-');
+    const [file, argv] = opts.command ? [opts.command, args] : [process.execPath, [CLI, ...args]];
+    this.child = spawn(file, argv, {
       cwd: opts.cwd ?? ROOT,
-      // Each supervisor gets its own run dir, so tests running side by side never share a name.
-      env: { ...process.env, SUPERV_LOG_FORMAT: 'json', SUPERV_RUN_DIR: tempDir('superv-run-'), ...opts.env },
+      env: { ...process.env, SUPERV_LOG_FORMAT: 'json', ...opts.env, SUPERV_RUN_DIR: this.runDir },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, so cleanup can reach the workers by the master's PID.
       detached: true,
@@ -65,6 +70,22 @@ export class Superv {
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr += d; this.wake(); });
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => { this.wake(); resolve({ code, signal }); }));
     live.add(this);
+  }
+
+  /**
+   * Waits until the workers' heartbeats report at least `n` requests in flight (a request that awaits I/O;
+   * one that blocks its loop never shows in a heartbeat). Polls `superv status`, instead of a fixed sleep.
+   */
+  async waitInflight(n = 1, timeoutMs = 15000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'status', '--json'], { env: { ...process.env, SUPERV_RUN_DIR: this.runDir } })
+        .catch(() => ({ stdout: '{"workers":[]}' }));
+      const st = JSON.parse(stdout) as Pick<MasterStatus, 'workers'>;
+      if (st.workers.reduce((a, w) => a + w.inflight, 0) >= n) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} request(s) in flight\n${this.stdout.slice(-3000)}`);
+      await sleep(50);
+    }
   }
 
   get pid(): number {
@@ -208,4 +229,15 @@ export function alive(pid: number): boolean {
 
 export function rmrf(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Runs `superv ARGS` against the run dir `runDir` and returns its output and exit code (never throws). */
+export async function cli(runDir: string, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, SUPERV_RUN_DIR: runDir } });
+    return { ...r, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
 }

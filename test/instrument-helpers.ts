@@ -1,9 +1,9 @@
 // What the DB and outbound instrumentation tests share: reading the providers, running code as a request,
 // and waiting for the drivers' state to change.
 import assert from 'node:assert/strict';
-import { enterRequest } from '../src/forensics/context';
-import type { ConnectionJson, DbState } from '../src/forensics/instrument';
-import { stateProviders } from '../src/forensics/providers';
+import { enterRequest } from '../src/worker/context';
+import type { ConnectionJson, DbState } from '../src/worker/instrument';
+import { stateProviders } from '../src/worker/providers';
 
 export function db(): DbState {
   const fn = stateProviders().get('db');
@@ -38,4 +38,27 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/** The database servers the DB suites use, and how to start each (.ci/run starts both). */
+export const SERVERS = {
+  postgres: { port: 5432, name: 'PostgreSQL', start: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start' },
+  mariadb: { port: 3306, name: 'MariaDB', start: 'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd' },
+} as const;
+
+/**
+ * Fails with one line naming the server and how to start it when it does not accept a TCP connection on
+ * 127.0.0.1: a DB suite's `before` calls it, so a stopped server reads as that, not as a pile of ECONNREFUSED.
+ */
+export async function requireServer(which: keyof typeof SERVERS): Promise<void> {
+  const s = SERVERS[which];
+  const { createConnection } = await import('node:net');
+  const reachable = await new Promise<boolean>((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port: s.port });
+    const done = (ok: boolean) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(3000, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+  if (!reachable) throw new Error(`${s.name} is not reachable at 127.0.0.1:${s.port}; start it with: ${s.start}`);
 }

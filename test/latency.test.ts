@@ -1,7 +1,7 @@
 // Pure logic: the per-route latency sample and its weights (src/worker/latency.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RouteCache } from '../src/forensics/route';
+import { RouteCache } from '../src/dump/route';
 import { collectRoutes, sampleMaskFor, type FinishedRequests } from '../src/worker/latency';
 import { DONE_RING, SAMPLE_TARGET } from '../src/worker/tracker';
 

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { enableRequestContext, setRequestLookup } from '../src/forensics/context';
-import { installInstrumentation, type OutboundJson, type OutboundState } from '../src/forensics/instrument';
-import { stateProviders } from '../src/forensics/providers';
+import { enableRequestContext, setRequestLookup } from '../src/worker/context';
+import { installInstrumentation, type OutboundJson, type OutboundState } from '../src/worker/instrument';
+import { stateProviders } from '../src/worker/providers';
 import { inRequest, lineHere, waitFor as waitUntil } from './instrument-helpers';
 
 installInstrumentation({ recordValues: false });

@@ -5,8 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { installInstrumentation, type DbState } from '../src/forensics/instrument';
-import { registerStateProvider, stateProviders, unregisterStateProvider } from '../src/forensics/providers';
+import { installInstrumentation, type DbState } from '../src/worker/instrument';
+import { registerStateProvider, stateProviders, unregisterStateProvider } from '../src/worker/providers';
 import { PROBE_SYMBOL } from '../src/protocol';
 import { installProbe, type ProbeResult } from '../src/worker/probe';
 import { RequestTable } from '../src/worker/request-table';

@@ -8,8 +8,8 @@ import {
   redactText,
   redactUrl,
   redactValue,
-} from '../src/forensics/redact';
-import { DUMP_VERSION, type Dump, type RequestInfo } from '../src/forensics/types';
+} from '../src/dump/redact';
+import { DUMP_VERSION, type Dump, type RequestInfo } from '../src/dump/types';
 
 test('isSecretName: secret word parts in any case style', () => {
   for (const n of [

@@ -11,7 +11,7 @@ import { inflateSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { runDumps, type CommandIO } from '../src/commands/dumps';
 import { runReport } from '../src/commands/report';
-import type { DumpSummary } from '../src/forensics/view';
+import type { DumpSummary } from '../src/reader/dump-text';
 import { routeStatsFile } from '../src/master/route-stats';
 import { FIXTURES, Superv, freePort, get, killAll, rmrf, tempDir } from './helpers';
 

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { LATENCY_BUCKETS_MS, type RouteStats } from '../src/protocol';
+import { LATENCY_BUCKETS_MS } from '../src/dump/stats';
+import type { RouteStats } from '../src/protocol';
 import { parseStatsFile, readRouteStats, routeStatsFile, RouteStatsStore } from '../src/master/route-stats';
 import { rmrf, tempDir } from './helpers';
 

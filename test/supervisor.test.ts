@@ -87,6 +87,8 @@ describe('boot failures halt the master', () => {
       assert.notEqual(code, 0);
       assert.match(s.stderr, expect);
       assert.match(s.stderr, /superv: worker failed to boot/);
+      // Pointing to the app's error only when it printed one.
+      assert.match(s.stderr, fixture === 'never-listen.js' ? /\(the app printed nothing on stderr\); superv is halting/ : /\(see the app's error above\); superv is halting/);
       await sleep(200);
       for (const pid of s.allWorkerPids()) assert.ok(!alive(pid), `worker ${pid} left behind`);
       assert.ok(s.events('worker-spawned').length <= 2, 'no retries on a boot failure');
@@ -100,7 +102,7 @@ describe('stopping', () => {
     const s = new Superv(['start', APP, '-w', '2', ...fast(tempDir())], { env: { PORT: String(port) } });
     await s.waitEvent('master-ready');
     const inflight = get(port, '/wait?ms=1500');
-    await sleep(300);
+    await s.waitInflight();
     s.signal('SIGTERM');
     const reply = await inflight;
     assert.equal(reply.status, 200);
@@ -116,7 +118,7 @@ describe('stopping', () => {
     const s = new Superv(['start', APP, '-w', '1', '--graceful-timeout', '700ms', ...fast(tempDir())], { env: { PORT: String(port) } });
     await s.waitEvent('master-ready');
     const inflight = get(port, '/wait?ms=20000').catch((e: Error) => e);
-    await sleep(300);
+    await s.waitInflight();
     const t0 = Date.now();
     s.signal('SIGTERM');
     const { code } = await s.exited;
@@ -131,7 +133,7 @@ describe('stopping', () => {
     const s = new Superv(['start', APP, '-w', '1', ...fast(tempDir())], { env: { PORT: String(port) } });
     await s.waitEvent('master-ready');
     const inflight = get(port, '/wait?ms=20000').catch((e: Error) => e);
-    await sleep(300);
+    await s.waitInflight();
     s.signal('SIGQUIT');
     const { code } = await s.exited;
     assert.equal(code, 0);
@@ -167,19 +169,19 @@ test('log lines are JSON with the lifecycle events', async () => {
   assert.ok(s.lines.every((l) => l.supervisor === 'billing'));
 });
 
-test('pretty logs on request, and worker output passes through unchanged', async () => {
+test('pretty logs on request, and worker output is recorded as records naming the worker', async () => {
   const port = await freePort();
   const s = new Superv(['start', join(FIXTURES, 'app.mjs'), '-w', '1', '--log-format', 'pretty', '--dump-dir', tempDir()],
     { env: { PORT: String(port), SUPERV_LOG_FORMAT: 'pretty' } });
   await s.waitFor(() => /all 1 worker\(s\) ready/.test(s.stdout) || undefined, 15000, 'pretty ready line');
   assert.equal(s.lines.length, 0, 'no JSON lines in pretty mode');
-  assert.match(s.stdout, /INFO.*worker 1 \(pid \d+\) listening on port/);
+  assert.match(s.stdout, /INFO.*worker 1 \(pid \d+, index 0\) listening on port/);
   await s.kill();
 
   const p2 = await freePort();
   const echo = new Superv(['start', join(FIXTURES, 'echo-output.js'), '-w', '1', '--dump-dir', tempDir()], { env: { PORT: String(p2) } });
   await echo.waitEvent('master-ready');
-  await echo.waitFor(() => echo.stdout.includes('fixture stdout line ünïcode\n') && echo.stderr.includes('fixture stderr line\n') || undefined,
-    10000, 'worker output');
+  await echo.waitFor(() => echo.lines.some((l) => l.event === 'output' && l.source === 'worker 1 stdout' && l.msg === '[worker 1 stdout] fixture stdout line ünïcode') &&
+    /"source":"worker 1 stderr","msg":"\[worker 1 stderr\] fixture stderr line"/.test(echo.stderr) || undefined, 10000, 'worker output');
   await echo.kill();
 });

@@ -5,12 +5,13 @@ import { chmodSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runDumps, type CommandIO } from '../src/commands/dumps';
-import type { Dump } from '../src/forensics/types';
-import { renderDumpList, renderDumpText, summarizeDump } from '../src/forensics/view';
-import { blockedIn, frameLabel, fsSourceReader, sourceExcerpt, stateBlocks } from '../src/forensics/view/facts';
-import { clean, duration, style, wantColor } from '../src/forensics/view/format';
-import { coerceDump, loadDumps, parseDump, type LoadedDump } from '../src/forensics/view/load';
-import { dumpFileName } from '../src/forensics/write';
+import type { Dump } from '../src/dump/types';
+import { renderDumpHtml } from '../src/reader/dump-html';
+import { renderDumpList, renderDumpText, summarizeDump } from '../src/reader/dump-text';
+import { blockedIn, frameLabel, fsSourceReader, sourceExcerpt, stateBlocks } from '../src/reader/facts';
+import { clean, duration, style, wantColor } from '../src/reader/format';
+import { coerceDump, loadDumps, parseDump, type LoadedDump } from '../src/reader/load';
+import { dumpFileName } from '../src/dump/files';
 import { rmrf, tempDir } from './helpers';
 
 const dirs: string[] = [];
@@ -169,6 +170,29 @@ describe('what a dump means', () => {
     assert.equal(blockedIn(bare), '(native: epoll_wait)');
   });
 
+  test('awaiting I/O: the request\'s oldest pending statement or outbound call names the app line and what it awaited', () => {
+    const root = '/srv/shop';
+    const base = synthetic(root);
+    const free = { ...base.capture!, loop: { blocked: false, blockedForMs: 0 }, stack: undefined };
+    const site = (fn: string, file: string, line: number, app = true) => ({ function: fn, file: join(root, file), line, column: 3, app });
+    const db = {
+      connections: [
+        { driver: 'pg', pending: [{ state: 'running', ageMs: 900, sql: 'SELECT   pg_sleep(5), balance FROM accounts WHERE id = $1 AND frozen = false', request: { id: 7 }, site: site('loadRank', 'src/rank.js', 12) }] },
+        { driver: 'pg', pending: [{ state: 'running', ageMs: 5000, sql: 'SELECT 1', request: { id: 8 }, site: site('other', 'src/other.js', 1) }] },
+      ],
+      pools: [],
+    };
+    const sql = synthetic(root, { capture: { ...free, state: { db } } });
+    assert.equal(blockedIn(sql), 'loadRank src/rank.js:12 awaiting SQL `SELECT pg_sleep(5), balance FROM accounts WHERE…`');
+    const outbound = { pending: [{ kind: 'fetch', method: 'GET', origin: 'https://api.example', path: '/prices?key=1', ageMs: 2000, request: { id: 7 }, site: site('fetchPrices', 'src/prices.js', 4) }] };
+    assert.equal(blockedIn(synthetic(root, { capture: { ...free, state: { db, outbound } } })), 'fetchPrices src/prices.js:4 awaiting GET https://api.example/prices', 'the oldest wait wins');
+    const noApp = { connections: [{ pending: [{ ageMs: 900, sql: 'select 1', request: { id: 7 }, site: site('query', 'node_modules/knex/lib/x.js', 9, false) }] }] };
+    assert.equal(blockedIn(synthetic(root, { capture: { ...free, state: { db: noApp } } })), '(no app frame; GET /users/:id/rank) awaiting SQL `select 1`');
+    const waiter = { connections: [], pools: [{ driver: 'mariadb', waiters: [{ ageMs: 300, what: 'connection checkout', request: { id: 7 }, site: site('handler', 'app.js', 10) }] }] };
+    assert.equal(blockedIn(synthetic(root, { capture: { ...free, state: { db: waiter } } })), 'handler app.js:10 awaiting a mariadb pool connection');
+    assert.equal(blockedIn(synthetic(root, { capture: { ...free, state: { db: { connections: db.connections.slice(1) } } } })), '(awaiting I/O, loop free)', 'another request\'s statement is not ours');
+  });
+
   test('providers\' state: arrays of objects become tables with age and SQL first; objects become fields', () => {
     const blocks = stateBlocks(synthetic('/r').capture!.state);
     const db = blocks.find((b) => b.title === 'db');
@@ -224,6 +248,29 @@ describe('the terminal view', () => {
     assert.ok(all.includes('kCapture'));
   });
 
+  test('previews of big values: the size where the description lacks it, and what was not read, per scope', () => {
+    const root = dir();
+    const d = synthetic(root);
+    const f = d.capture!.stack![1]!;
+    f.locals = {
+      ...f.locals,
+      byId: { type: 'map', value: 'Map(1000000)', size: 1_000_000, props: { '"u1"': 'User', '…': 'more not shown' } },
+      index: { type: 'object', value: 'Index', size: 50_000, props: { p0: '0', '…': 'more not shown' } },
+    };
+    f.localsMissing = ['closure scope: not read by the deadline'];
+    // Through JSON and the loader, as a dump on disk is read.
+    const parsed = parseDump(JSON.stringify(d));
+    assert.equal(parsed.capture!.stack![1]!.locals!['index']!.size, 50_000);
+    assert.deepEqual(parsed.capture!.stack![1]!.localsMissing, ['closure scope: not read by the deadline']);
+    const text = renderDumpText(loaded(root, parsed), { style: style(false), read: () => undefined });
+    assert.match(text, /byId +map +Map\(1000000\) \{ "u1": User, …: more not shown \}/);
+    assert.match(text, /index +object +Index \(50000 properties\)/);
+    assert.match(text, /not read: closure scope: not read by the deadline/);
+    const html = renderDumpHtml(loaded(root, parsed), { id: 'd1', read: () => undefined });
+    assert.ok(html.includes('Index (50000 properties)'), 'the HTML view shows the size too');
+    assert.ok(html.includes('not read: closure scope: not read by the deadline'));
+  });
+
   test('with colors: app frames bold, node internals dim, killed in red', () => {
     const root = dir();
     const text = renderDumpText(loaded(root, synthetic(root)), { style: style(true), read: () => undefined });
@@ -253,7 +300,7 @@ describe('the terminal view', () => {
     const b = loaded(root, synthetic(root, { reason: 'slow', action: 'none', time: '2026-11-28T10:05:00.000Z', request: { ...synthetic(root).request!, url: '/cart' } }));
     const lines = renderDumpList([a, b], style(false)).trimEnd().split('\n');
     assert.equal(lines.length, 3);
-    assert.match(lines[0]!, /^TIME +REASON +ROUTE +WORKER +WHERE +FILE$/);
+    assert.match(lines[0]!, /^TIME +HOST +REASON +ROUTE +WORKER +WHERE +FILE$/);
     assert.match(lines[1]!, /timeout\/killed +GET \/users\/:id\/rank +w1 4242 +rankUsers src\/rank\.js:5 +2026-11-28T10-00-00\.000Z-shop-w1-4242-timeout\.json/);
     assert.match(lines[2]!, /slow +GET \/cart/);
     const s = summarizeDump(a);
@@ -333,4 +380,24 @@ describe('superv dumps (command)', () => {
     assert.match(t.stderr(), /skipped 2026-11-28T09-00-00\.000Z-shop-w1-1-timeout\.json: not a superv dump/);
     assert.equal(t.stdout().trimEnd().split('\n').length, 3);
   });
+});
+
+test('thousands in flight: text and HTML show the total, the oldest listed, and the rest per route; old dumps still read', () => {
+  const root = dir();
+  const base = synthetic(root);
+  const d = synthetic(root, {
+    capture: { ...base.capture!, inflightMore: { count: 4_812, byRoute: [{ route: '/poll', count: 4_800 }, { route: '/', count: 12 }] },
+      inflight: [{ id: 7, method: 'GET', url: '/events', startedAt: 0, ageMs: 30_000, lastWriteMs: 200 }] },
+  });
+  const text = renderDumpText(loaded(root, coerceDump(JSON.parse(JSON.stringify(d)))), { style: style(false), read: () => undefined });
+  assert.match(text, /In flight \(4,813, the oldest 1 listed\)/);
+  assert.match(text, /last write 200 ms ago/);
+  assert.match(text, /^ {2}4,812 more: \/poll 4,800, \/ 12$/m);
+  const html = renderDumpHtml(loaded(root, d), { id: 'x', read: () => undefined });
+  assert.match(html, /4,812 more: \/poll 4,800, \/ 12/);
+  // A dump written before the per-route counts carried only a number.
+  const old = JSON.parse(JSON.stringify(base)) as Record<string, Record<string, unknown>>;
+  old.capture!.inflightOverflow = 40;
+  assert.deepEqual(coerceDump(old).capture?.inflightMore, { count: 40, byRoute: [] });
+  assert.match(renderDumpText(loaded(root, coerceDump(old)), { style: style(false), read: () => undefined }), /40 more$/m);
 });

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { watch, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DUMP_NAME, dumpFileName, listDumps, pruneDumps, writeDump } from '../src/forensics/write';
-import { DUMP_VERSION, type Dump } from '../src/forensics/types';
+import { DUMP_NAME, dumpFileName, listDumps } from '../src/dump/files';
+import { pruneDumps, writeDump } from '../src/master/dump-write';
+import { DUMP_VERSION, type Dump } from '../src/dump/types';
 
 const roots: string[] = [];
 after(async () => {
@@ -51,12 +52,14 @@ test('writeDump: 0700 dir, 0600 file, content round-trips', async () => {
   assert.deepEqual(await fs.readdir(dir), [path.slice(dir.length + 1)]);
 });
 
-test('writeDump: a looser dir of ours is tightened to 0700', async () => {
+test('writeDump: a dir of ours is never chmodded; one others can write is refused', async () => {
   const dir = join(await scratch(), 'dumps');
   await fs.mkdir(dir);
   await fs.chmod(dir, 0o755);
   await writeDump(dir, dump('2026-11-28T15:30:01.123Z'), 10);
-  assert.equal((await fs.stat(dir)).mode & 0o777, 0o700);
+  assert.equal((await fs.stat(dir)).mode & 0o777, 0o755, 'superv does not chmod a dir it did not create');
+  await fs.chmod(dir, 0o777);
+  await assert.rejects(writeDump(dir, dump('2026-11-28T15:30:02.123Z'), 10), /writable by group or others/);
 });
 
 test('writeDump: the dump name only ever appears complete (temp file + rename)', async () => {

@@ -4,6 +4,8 @@
 // route in one process with only superv's per-request pieces added, so the difference between variants is
 // what those pieces cost, attributed:
 //   hello route: bare → + superv's request tracker (the two http diagnostics-channel subscribers)
+//                      → + the AsyncLocalStorage request context entered for every request (context.ts
+//                        keeps it from a worker's start where that is free: on AsyncContextFrame)
 //   pg route:    tracker → + DB instrumentation (driver wrappers and the AsyncLocalStorage request context)
 // Each run serves `instrWarm` requests with counting off (callgrind --instr-atstart=no), so start-up,
 // JIT tier-up and the first GCs are not counted, turns counting on (callgrind_control -i on), then serves
@@ -22,7 +24,14 @@ import { disown, freePort, own } from '../lib/proc';
 import type { FigureResult } from '../lib/report';
 import { fixed, median } from '../lib/stats';
 import { FIXTURES, REPO } from '../lib/systems';
-import { reachable } from './pg';
+import { reachable } from './db';
+import { contextFromStart } from '../../src/worker/context';
+
+/** What this Node version does with the request context (src/worker/context.ts decides). */
+function contextMode(): string {
+  return contextFromStart() ? `Node ${process.versions.node}: AsyncContextFrame, so superv keeps it from a worker's start`
+    : `Node ${process.versions.node}: promise hooks, so superv turns it on only when a DB driver loads`;
+}
 
 const FIXTURE = join(FIXTURES, 'instr-server.js');
 const DIST = join(REPO, 'dist');
@@ -32,10 +41,10 @@ const DIST = join(REPO, 'dist');
  * valgrind distorts and a busy machine varies: concurrent runs here gave counts 2× apart.
  */
 const CONCURRENCY = 1;
-/** Valgrind starts node in ~10 s here; a run that takes minutes is broken, not slow. */
-const RUN_TIMEOUT_MS = 240_000;
+/** Valgrind starts node in ~10 s on a quiet host; on one shared with other test runs (load 20 on 2 cores) a run took over 4 minutes. */
+const RUN_TIMEOUT_MS = 480_000;
 
-type Variant = 'bare' | 'tracked' | 'pg-tracked' | 'pg-instrumented';
+type Variant = 'bare' | 'tracked' | 'tracked-context' | 'pg-tracked' | 'pg-instrumented';
 
 /** The hello-route target: the request tracker must cost no measurable share of a request (repeats spread ~1 %). */
 const HELLO_TARGET_PCT = 1;
@@ -129,8 +138,8 @@ export async function instructionsFigure(plan: Plan): Promise<FigureResult> {
     return { rows: [row(helloFigure, helloTarget), row(pgFigure, '—')], details: [], notes: ['instructions: valgrind (with callgrind_control) is not installed; this figure needs it'] };
   }
   const withPg = await reachable('127.0.0.1', 5432, 1000);
-  const variants: Variant[] = ['bare', 'tracked', ...(withPg ? ['pg-tracked', 'pg-instrumented'] as const : [])];
-  const count: Record<Variant, number[]> = { bare: [], tracked: [], 'pg-tracked': [], 'pg-instrumented': [] };
+  const variants: Variant[] = ['bare', 'tracked', 'tracked-context', ...(withPg ? ['pg-tracked', 'pg-instrumented'] as const : [])];
+  const count: Record<Variant, number[]> = { bare: [], tracked: [], 'tracked-context': [], 'pg-tracked': [], 'pg-instrumented': [] };
   // Two at a time on this 2-core machine (the variants of one pair side by side, repeats rotated): with one
   // request at a time and a single-threaded V8, a count barely depends on the clock, and this halves the wait.
   for (let i = 0; i < variants.length; i += 2) {
@@ -151,10 +160,18 @@ export async function instructionsFigure(plan: Plan): Promise<FigureResult> {
       (plan.instrRepeats > 1 ? `; repeats spread ${fixed(noise, 1)} %)` : ')'),
     target: helloTarget, result: delta <= HELLO_TARGET_PCT ? 'pass' : 'MISS',
   }];
+  const withContext = median(count['tracked-context']);
+  rows.push({
+    figure: `instructions per hello-world request, in-process (callgrind): request context entered for every request vs not ` +
+      `(${contextMode()})`,
+    superv: fixed(withContext), bare: fixed(tracked), pm2: '—',
+    compare: `${fixed(withContext / tracked, 3)}× (${pct(withContext, tracked)})`, target: '—', result: 'info',
+  });
   const details = [`**Instructions per request** (${version}; per measurement, ${plan.instrWarm} requests uncounted, then ` +
     `${plan.instrFew} and ${plan.instrMany} counted, one at a time over a keep-alive connection; ${plan.instrRepeats} ` +
     `measurement(s) per variant, the median shown): hello bare ${fixed(bare)} (${listed(count.bare)}), + superv's tracker ` +
-    `${fixed(tracked)} (${listed(count.tracked)}), ${pct(tracked, bare)}` +
+    `${fixed(tracked)} (${listed(count.tracked)}), ${pct(tracked, bare)}, + the request context for every request ` +
+    `${fixed(withContext)} (${listed(count['tracked-context'])}), ${pct(withContext, tracked)}` +
     (withPg ? `; pg route with the tracker ${fixed(median(count['pg-tracked']))} (${listed(count['pg-tracked'])}), + DB ` +
       `instrumentation ${fixed(median(count['pg-instrumented']))} (${listed(count['pg-instrumented'])}), ` +
       `${pct(median(count['pg-instrumented']), median(count['pg-tracked']))}.` : '; pg route: PostgreSQL not reachable on 127.0.0.1:5432.')];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pollUntil200 } from '../lib/http';
 import type { Plan } from '../lib/plan';
 import { freePort } from '../lib/proc';
-import type { FigureResult } from '../lib/report';
+import { verdictAtMost, type FigureResult } from '../lib/report';
 import { fixed, median, rotate } from '../lib/stats';
 import { FIXTURES, Pm2Home, startCluster, startSuperv, type Running, type SystemName } from '../lib/systems';
 
@@ -43,7 +43,7 @@ export async function startFigure(plan: Plan): Promise<FigureResult> {
       superv: `${fixed(m('superv'))} ms`, bare: `${fixed(m('cluster'))} ms`,
       pm2: pm2 ? `${fixed(m('pm2'))} ms (daemon already up)` : 'n/a (pm2 not installed)',
       compare: `${delta >= 0 ? '+' : ''}${fixed(delta)} ms`, target: '≤ bare + 100 ms',
-      result: Number.isFinite(delta) ? (delta <= 100 ? 'pass' : 'MISS') : 'n/a',
+      ...verdictAtMost(delta, 100, 0, ' ms'),
     }],
     details: [`**Start → first 200** (ms, per round): superv ${times.superv.join(', ')}; bare cluster ${times.cluster.join(', ')}` +
       (pm2 ? `; pm2 ${times.pm2.join(', ')} (\`pm2 start\` against a daemon started before the clock)` : '')],

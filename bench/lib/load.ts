@@ -9,6 +9,8 @@ export interface LoadOptions {
   durationS: number;
   /** Seconds before a request counts as a timeout. */
   timeoutS?: number;
+  /** A mix of requests each connection cycles through (paths relative to `url`); default: GET `url`. */
+  requests?: autocannon.Request[];
 }
 
 export interface LoadResult {
@@ -34,7 +36,8 @@ export function startLoad(o: LoadOptions): RunningLoad {
   let inst: autocannon.Instance | undefined;
   const done = new Promise<LoadResult>((resolve, reject) => {
     const guard = setTimeout(() => inst?.stop(), (o.durationS + 15) * 1000);
-    inst = autocannon({ url: o.url, connections: o.connections, duration: o.durationS, timeout: o.timeoutS ?? 5 }, (err, r) => {
+    inst = autocannon({ url: o.url, connections: o.connections, duration: o.durationS, timeout: o.timeoutS ?? 5,
+      ...(o.requests ? { requests: o.requests } : {}) }, (err, r) => {
       clearTimeout(guard);
       if (err) { reject(err); return; }
       resolve({

@@ -7,14 +7,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { LogTail } from './log-tail';
+import { FIXTURES, PM2_BIN, SUPERV_CLI } from './paths';
 import { childrenOf, disown, isAlive, onCleanup, own, signal, waitExit, waitGone } from './proc';
 
-export const REPO = resolve(__dirname, '..', '..', '..');
-export const SUPERV_CLI = join(REPO, 'dist', 'src', 'cli.js');
-export const FIXTURES = join(REPO, 'bench', 'fixtures');
-export const PM2_BIN = join(REPO, 'node_modules', 'pm2', 'bin', 'pm2');
+export { FIXTURES, PM2_BIN, REPO, SUPERV_CLI } from './paths';
 
 export type SystemName = 'superv' | 'cluster' | 'pm2';
 export const LABEL: Record<SystemName, string> = { superv: 'superv', cluster: 'bare cluster', pm2: 'pm2 cluster' };
@@ -33,8 +31,23 @@ export interface Running {
   url: string;
   /** superv's master, the bare primary, or pm2's daemon: the process that owns the workers. */
   masterPid: number;
+  /** The processes that serve the app's requests. */
   workerPids(): number[];
+  /** The supervisor's own processes besides the master that serve nothing (superv's port keeper). */
+  helperPids(): number[];
   stop(): Promise<void>;
+}
+
+/**
+ * superv's port keeper (src/master/listen-keeper.ts) is a cluster child too, but serves nothing: counted as a
+ * worker it skewed the per-worker medians and could be picked as "the" worker.
+ */
+function isPortKeeper(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('keeper-child');
+  } catch {
+    return false;
+  }
 }
 
 export interface SupervRunning extends Running {
@@ -87,7 +100,8 @@ export function startSuperv(o: StartOptions, extraArgs: readonly string[] = []):
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     name: 'superv', port: o.port, url: `http://127.0.0.1:${o.port}`, masterPid: pid, log, runDir, supervName, dumpDir, stderr, exited,
-    workerPids: () => childrenOf(pid),
+    workerPids: () => childrenOf(pid).filter((c) => !isPortKeeper(c)),
+    helperPids: () => childrenOf(pid).filter(isPortKeeper),
     stop: async () => {
       const workers = childrenOf(pid);
       // Quick stop (SIGQUIT): a graceful one would wait for workers a figure left blocked on purpose.
@@ -111,6 +125,7 @@ export function startCluster(o: StartOptions): Running {
   return {
     name: 'cluster', port: o.port, url: `http://127.0.0.1:${o.port}`, masterPid: pid,
     workerPids: () => childrenOf(pid),
+    helperPids: () => [],
     stop: async () => {
       const workers = childrenOf(pid);
       signal(pid, 'SIGTERM');
@@ -179,6 +194,7 @@ export class Pm2Home {
     return {
       name: 'pm2', port: o.port, url: `http://127.0.0.1:${o.port}`, masterPid: daemon,
       workerPids: () => childrenOf(daemon),
+      helperPids: () => [],
       stop: async () => {
         const workers = childrenOf(daemon);
         await this.cmd(['delete', appName]);

@@ -3,20 +3,25 @@
 // the default: systemd, Docker and Kubernetes want the process in front.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/settings';
 import { request } from '../control/client';
+import { logFileOf } from '../master/log-file';
 import { runDirOf } from '../master/master';
 import { DAEMON_CHILD_ENV } from '../protocol';
-
-export function logFileOf(config: Config): string {
-  return config.logFile || resolve(`${config.name}.log`);
-}
+import { SupervError } from '../errors';
+import { openAppendSafe, UnsafePathError } from '../util/files';
 
 export async function daemonize(config: Config, argv: string[]): Promise<number> {
   const logFile = logFileOf(config);
-  const fd = openSync(logFile, 'a', 0o600);
+  // Appended to without following a symlink, and only if it is a plain file of ours (util/files.ts).
+  let fd: number;
+  try {
+    fd = openAppendSafe(logFile, 0o600);
+  } catch (err) {
+    if (err instanceof UnsafePathError) throw new SupervError('SUPERV_ERR_UNSAFE_PATH', `log_file: ${err.message}`);
+    throw new SupervError('SUPERV_ERR_BAD_VALUE', 'log_file', `${logFile}: ${(err as Error).message}`);
+  }
   const child = spawn(process.execPath, [process.argv[1]!, 'start', ...argv], {
     detached: true,
     stdio: ['ignore', fd, fd],

@@ -1,53 +1,58 @@
 // `superv report [NAME] [--dir DIR] [--html FILE] [--json]`: per route, how many requests, how much of the
 // time, p50/p95/p99, and how many were slow or killed, with the frames the dumps caught them in.
 
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { SupervError } from '../errors';
-import { buildReport, renderReportText, reportJson } from '../forensics/report';
-import { renderReportHtml } from '../forensics/report-html';
-import { fsSourceReader } from '../forensics/view/facts';
-import { style, wantColor } from '../forensics/view/format';
-import { loadDumps } from '../forensics/view/load';
+import { buildReport, renderReportText, reportJson } from '../reader/report';
+import { renderReportHtml } from '../reader/report-html';
+import { fsSourceReader } from '../reader/facts';
+import { style, wantColor } from '../reader/format';
 import { readRouteStats } from '../master/route-stats';
-import { parseDumpArgs, processIO, requireDir, resolveDumpDir, type CommandIO } from './dumps';
+import { readCpuStats } from '../master/cpu-stats';
+import type { CpuTotals } from '../dump/cpu';
+import { request } from '../control/client';
+import { buildCpuReport, cpuJson, renderCpuText } from '../reader/report-cpu';
+import { writeFileAtomic } from '../util/files';
+import { loadDumpsWithWarnings, parseDumpArgs, processIO, resolveDumpDirs, type CommandIO } from './dumps';
 
-const FLAGS = new Set(['--dir', '--run-dir', '--html', '--json', '--help', '-h']);
-
-export const REPORT_HELP = `Usage:
-  superv report [NAME] [--dir DIR] [--html FILE] [--json]
-Routes ranked by the time they consume: requests, p50/p95/p99 (estimated from histograms), max, slow and
-killed requests, and where the dumps caught them. --html FILE writes a self-contained page (0600) with a
-latency chart per route, a timeline of kills and slow requests, and every dump.
-The dump dir is --dir, else the running supervisor NAME's, else $SUPERV_DUMP_DIR, else ./superv-dumps.
-`;
+const FLAGS = new Set(['--dir', '--run-dir', '--html', '--json', '--trace-url']);
 
 // The page embeds dumps (redacted, but still request URLs and locals): as private as the dumps themselves.
 async function writePrivate(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await fs.writeFile(temp, text, { mode: 0o600, flag: 'wx' });
-    await fs.rename(temp, file);
+    await writeFileAtomic(file, text, 0o600);
   } catch (e) {
-    await fs.unlink(temp).catch(() => undefined);
     throw new SupervError('SUPERV_ERR_BAD_VALUE', '--html', `cannot write ${file}: ${(e as Error).message}`);
   }
 }
 
+/**
+ * The CPU totals: live from the running master NAME when there is one (and no --dir), else the CPU stats files
+ * the masters wrote into the dump dirs.
+ */
+async function loadCpu(live: string | undefined, runDir: string, dirs: readonly string[], name: string | undefined, io: CommandIO): Promise<{ totals: CpuTotals; source: string } | undefined> {
+  if (live !== undefined) {
+    const t = await request(runDir, live, { cmd: 'cpu' }, 5000).then((x) => x as CpuTotals | null, () => null);
+    if (t) return { totals: t, source: `live from the master of ${live}` };
+  }
+  const files = await readCpuStats(dirs, name);
+  for (const p of files.problems) io.err.write(`superv: skipped ${p}\n`);
+  return files.totals && { totals: files.totals, source: files.files.join(', ') };
+}
+
 export async function runReport(argv: string[], io: CommandIO = processIO()): Promise<number> {
   const a = parseDumpArgs(argv, io, FLAGS);
-  if (a.help) { io.out.write(REPORT_HELP); return 0; }
-  if (a.positional.length > 1) throw new SupervError('SUPERV_ERR_USAGE', 'superv report [NAME] [--dir DIR] [--html FILE] [--json]');
+  if (a.positional.length > 1) throw new SupervError('SUPERV_ERR_USAGE', 'superv report [NAME] [--dir DIR]... [--html FILE] [--json] [--trace-url URL]');
   const name = a.positional[0];
-  const { dir, how } = await resolveDumpDir(a, name, io);
-  await requireDir(dir, how);
-  const [set, stats] = await Promise.all([loadDumps(dir, name), readRouteStats(dir, name)]);
-  for (const p of set.problems) io.err.write(`superv: skipped ${p}\n`);
-  const report = buildReport({ dir, name, stats, dumps: set.dumps });
-  io.out.write(a.json ? JSON.stringify(reportJson(report), null, 2) + '\n' : renderReportText(report, style(wantColor(io.out, io.env))));
+  const d = await resolveDumpDirs(a, name, io);
+  const [set, stats] = await Promise.all([loadDumpsWithWarnings(d, name, io), readRouteStats(d.dirs, name)]);
+  const report = buildReport({ dir: d.dirs.join(', '), name, stats, dumps: set.dumps, traceUrl: a.traceUrl });
+  const cpu = await loadCpu(a.dirs.length > 0 ? undefined : name, a.runDir, d.dirs, name, io);
+  const cpuReport = cpu && buildCpuReport(cpu.totals, cpu.source, stats.routes);
+  const st = style(wantColor(io.out, io.env));
+  io.out.write(a.json ? JSON.stringify({ ...(reportJson(report) as object), cpu: cpuReport ? cpuJson(cpuReport) : null }, null, 2) + '\n'
+    : renderReportText(report, st) + (cpuReport ? renderCpuText(cpuReport, st) : ''));
   if (a.html) {
-    await writePrivate(a.html, renderReportHtml(report, { read: fsSourceReader() }));
+    await writePrivate(a.html, renderReportHtml(report, { read: fsSourceReader(), traceUrl: a.traceUrl }, cpuReport));
     io.err.write(`superv: wrote ${a.html}\n`);
   }
   return 0;

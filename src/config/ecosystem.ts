@@ -26,7 +26,6 @@ const IGNORED: Record<string, string> = {
   log_date_format: 'the master logs JSON lines with times',
   error_file: 'worker output passes through unchanged', out_file: 'worker output passes through unchanged',
   log_file: 'use --daemon --log-file', pid_file: 'use --pid-file',
-  wait_ready: 'a worker is ready when it listens',
 };
 
 function ms(n: unknown, field: string, file: string): string {
@@ -74,6 +73,8 @@ export function ecosystemLayer(file: string, wantName: string | undefined, warn:
       case 'max_memory_restart': set('maxMemory', v as string | number, field); break;
       case 'kill_timeout': set('gracefulTimeout', ms(v, field, file), field); break;
       case 'listen_timeout': set('listenTimeout', ms(v, field, file), field); break;
+      case 'wait_ready': set('waitReady', v as boolean, field); break;
+      case 'instance_var': set('instanceVar', v as string, field); break;
       default:
         warn(`pm2 field ${field} is ignored: ${IGNORED[field] ?? 'superv has no equivalent'}`);
     }

@@ -12,6 +12,7 @@ function kindLabel(s: Setting): string {
     case 'size': return 'SIZE';
     case 'bool': return '';
     case 'list': return 'LIST';
+    case 'routes': return 'PATTERNS';
     case 'enum': return k.choices.join('|');
     case 'path': return 'PATH';
     case 'string': return 'STRING';
@@ -28,22 +29,15 @@ export function defaultLabel(key: keyof Config): string {
   return String(d);
 }
 
-export function helpText(version: string): string {
+/** `superv --help`: the command lines come from the command table (src/commands/table.ts), the options from SETTINGS. */
+export function helpText(version: string, commands: readonly string[]): string {
   const lines = [
     `superv ${version} — a process supervisor for Node.js HTTP services that dumps evidence from inside a stuck worker before it kills it`,
     '',
     'Usage:',
-    '  superv start APP [options] [-- app args]   run APP in N cluster workers',
-    '  superv ls [--json]                         list running supervisors',
-    '  superv status [NAME] [--json]              workers, requests, CPU, RSS, last dump',
-    '  superv reload [NAME]                       zero-downtime rolling reload (config and app code)',
-    '  superv scale NAME N|+N|-N                  change the number of workers',
-    '  superv stop [NAME]                         graceful stop',
-    '  superv dump NAME [WORKER]                  dump a worker now (works on a blocked one)',
-    '  superv dumps [NAME] [--dir DIR]            list dumps: time, reason, route, worker, top app frame',
-    '  superv dumps show FILE|latest [--all]      one dump explained: request, source line, stack, locals, /proc',
-    '  superv report [NAME] [--html FILE]         routes ranked by time consumed, with slow and killed requests',
-    '  (control commands take --run-dir DIR; default $SUPERV_RUN_DIR, $XDG_RUNTIME_DIR/superv or /tmp/superv-UID)',
+    ...commands,
+    '  superv CMD --help',
+      '      one command\'s usage and options',
     '  superv --help | --version',
     '',
     'Options (each also an env var SUPERV_… and a key in --config YAML; flag > env > file > default):',
@@ -51,7 +45,7 @@ export function helpText(version: string): string {
   for (const key of SETTING_KEYS) {
     if (key === 'app' || key === 'args') continue;
     const s = SETTINGS[key];
-    const flag = `${s.short ? s.short + ', ' : ''}${flagOf(key)} ${kindLabel(s)}`.trimEnd();
+    const flag = `${s.short ? s.short + ', ' : ''}${s.pm2Flag ? s.pm2Flag + ', ' : ''}${flagOf(key)} ${kindLabel(s)}`.trimEnd();
     lines.push(`  ${flag.padEnd(34)} ${s.doc} [default: ${defaultLabel(key)}]`);
   }
   lines.push('', 'Durations: 30, 30s, 500ms, 2m. Sizes: 512M, 1G. Signals to the master: TERM/INT graceful stop, QUIT quick stop,',
@@ -69,7 +63,7 @@ export function settingsMarkdown(): string {
   for (const key of SETTING_KEYS) {
     const s = SETTINGS[key];
     const yaml = s.notIn?.includes('yaml') ? '—' : `\`${yamlOf(key)}\``;
-    const flag = key === 'app' ? '`APP` (argument)' : key === 'args' ? '`-- ARGS`' : `\`${flagOf(key)}\`${s.short ? ` \`${s.short}\`` : ''}`;
+    const flag = key === 'app' ? '`APP` (argument)' : key === 'args' ? '`-- ARGS`' : `\`${flagOf(key)}\`${s.short ? ` \`${s.short}\`` : ''}${s.pm2Flag ? ` \`${s.pm2Flag}\`` : ''}`;
     const env = s.notIn?.includes('env') ? '—' : `\`${envOf(key)}\``;
     rows.push(`| ${yaml} | ${flag} | ${env} | ${md(kindLabel(s) || 'bool')} | ${md(defaultLabel(key))} | ${md(s.doc)} |`);
   }

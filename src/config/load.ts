@@ -2,13 +2,16 @@
 // Every message names the bad thing: the setting, the value and where it came from (flag, env var, or
 // the YAML file and line).
 
-import { readFileSync } from 'node:fs';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Node as YamlNode } from 'yaml';
 import { SupervError } from '../errors';
-import { INTERNAL_ENV, SETTINGS, SETTING_KEYS, availableCpus, envOf, flagOf, yamlOf, type Config, type Setting } from './settings';
+import { INTERNAL_ENV, MAX_DURATION_MS, MAX_WORKERS, PM2_FLAGS, SETTINGS, SETTING_KEYS, availableCpus, envOf, flagOf, yamlOf, type Config, type Setting } from './settings';
 import { didYouMean, parseDuration, parseSize } from './units';
+import { routePatternProblem } from '../util/route-pattern';
+import { traceUrlProblem } from '../util/trace-url';
 import { ecosystemLayer, isEcosystemFile } from './ecosystem';
+import { entryName, resolveEntry } from './entry';
 
 type Raw = string | number | boolean | string[] | Record<string, unknown> | null | undefined;
 type Sourced = { value: Raw; where: string; baseDir: string };
@@ -17,8 +20,9 @@ type Layer = Partial<Record<keyof Config, Sourced>>;
 const FLAG_TO_KEY = new Map<string, keyof Config>();
 for (const key of SETTING_KEYS) {
   FLAG_TO_KEY.set(flagOf(key), key);
-  const short = SETTINGS[key].short;
+  const { short, pm2Flag } = SETTINGS[key];
   if (short) FLAG_TO_KEY.set(short, key);
+  if (pm2Flag) FLAG_TO_KEY.set(pm2Flag, key);
 }
 
 /** Parses `superv start` arguments: `APP [--flag value | --flag=value]... [-- app args...]`. */
@@ -40,6 +44,10 @@ export function parseStartArgs(argv: readonly string[], cwd: string): Layer {
     if (!key && flag.startsWith('--no-')) {
       const k = FLAG_TO_KEY.get('--' + flag.slice(5));
       if (k && SETTINGS[k].kind.type === 'bool') { key = k; value = false; }
+    }
+    if (!key && Object.hasOwn(PM2_FLAGS, flag)) {
+      const ours = flagOf(PM2_FLAGS[flag]!);
+      throw new SupervError('SUPERV_ERR_UNKNOWN_SETTING', `flag ${flag}`, ` (pm2's ${flag} is superv's ${ours})`);
     }
     if (!key) {
       const hint = didYouMean(flag, [...FLAG_TO_KEY.keys()].filter((f) => f.startsWith('--')));
@@ -144,7 +152,7 @@ function coerce(key: keyof Config, s: Setting, src: Sourced): string | number | 
     case 'workers': {
       if (v === 'max') return availableCpus();
       const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-      if (!Number.isInteger(n) || n < 1 || n > 1024) throw bad(key, src, 'expected a number from 1 to 1024, or max');
+      if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) throw bad(key, src, `expected a number from 1 to ${MAX_WORKERS}, or max`);
       return n;
     }
     case 'duration': {
@@ -153,11 +161,16 @@ function coerce(key: keyof Config, s: Setting, src: Sourced): string | number | 
       if (k.min !== undefined && ms < k.min && !(ms === 0 && k.zeroIsOff)) {
         throw bad(key, src, `must be at least ${k.min}ms`);
       }
+      const max = k.max ?? MAX_DURATION_MS;
+      if (ms > max) throw bad(key, src, `must be at most ${max}ms (about ${(max / 86_400_000).toFixed(1)} days: Node's timers cannot wait longer)`);
       return ms;
     }
     case 'size': {
       const b = typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined;
       if (b === undefined) throw bad(key, src, 'expected a size such as 512M, 1G or 800K');
+      if (k.min !== undefined && b < k.min && !(b === 0 && k.zeroIsOff)) {
+        throw bad(key, src, `must be at least ${k.min / 2 ** 20}M${k.zeroIsOff ? ' (or 0 = off)' : ''}`);
+      }
       return b;
     }
     case 'bool': {
@@ -165,6 +178,14 @@ function coerce(key: keyof Config, s: Setting, src: Sourced): string | number | 
       if (typeof v === 'string' && /^(true|1|yes|on)$/i.test(v)) return true;
       if (typeof v === 'string' && /^(false|0|no|off)$/i.test(v)) return false;
       throw bad(key, src, 'expected true or false');
+    }
+    case 'routes': {
+      const list = coerce(key, { ...s, kind: { type: 'list' } }, src) as string[];
+      for (const p of list) {
+        const why = routePatternProblem(p);
+        if (why !== undefined) throw bad(key, src, `${JSON.stringify(p)}: ${why}`);
+      }
+      return list;
     }
     case 'list': {
       if (Array.isArray(v) && v.every((x) => typeof x === 'string' || typeof x === 'number')) return v.map(String);
@@ -186,22 +207,27 @@ function coerce(key: keyof Config, s: Setting, src: Sourced): string | number | 
 /** Merges the layers (earlier wins) over the defaults and validates the whole. */
 export function resolveLayers(layers: readonly Layer[], cwd: string): Config {
   const out: Partial<Record<keyof Config, unknown>> = {};
+  let appGiven: { given: string; baseDir: string } | undefined;
   for (const key of SETTING_KEYS) {
     const s = SETTINGS[key];
     const src = layers.map((l) => l[key]).find((x) => x !== undefined && x.value !== null && x.value !== undefined)
       ?? { value: s.default as Raw, where: 'the default', baseDir: cwd };
     if ((s.kind.type === 'path' || s.kind.type === 'string') && src.value === '') { out[key] = ''; continue; }
     out[key] = coerce(key, s, src);
+    if (key === 'app') appGiven = { given: String(src.value), baseDir: src.baseDir };
   }
   const config = out as Config;
-  if (config.app === '') throw new SupervError('SUPERV_ERR_USAGE', 'superv start APP [options] [-- app args]: no app given');
-  if (!['.js', '.cjs', '.mjs', '.ts', '.cts', '.mts'].includes(extname(config.app))) {
-    throw new SupervError('SUPERV_ERR_BAD_VALUE', 'app', `${config.app}: expected a .js, .cjs or .mjs file`);
+  if (config.app === '' || appGiven === undefined) throw new SupervError('SUPERV_ERR_USAGE', 'superv start APP [options] [-- app args]: no app given');
+  config.app = resolveEntry(appGiven.given, appGiven.baseDir);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(config.instanceVar)) {
+    throw new SupervError('SUPERV_ERR_BAD_VALUE', 'instance_var', `${JSON.stringify(config.instanceVar)}: expected an environment variable name`);
   }
   for (const pair of config.env) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(pair)) throw new SupervError('SUPERV_ERR_BAD_VALUE', 'env', `${JSON.stringify(pair)}: expected KEY=VALUE`);
   }
-  if (config.name === '') config.name = basename(config.app, extname(config.app));
+  const traceUrlWhy = config.traceUrl === '' ? undefined : traceUrlProblem(config.traceUrl);
+  if (traceUrlWhy !== undefined) throw new SupervError('SUPERV_ERR_BAD_VALUE', 'trace_url', `${JSON.stringify(config.traceUrl)}: ${traceUrlWhy}`);
+  if (config.name === '') config.name = entryName(appGiven.given, config.app);
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.name)) {
     throw new SupervError('SUPERV_ERR_BAD_VALUE', 'name', `${JSON.stringify(config.name)}: use letters, digits, . _ - (at most 64)`);
   }
@@ -223,4 +249,27 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
   }
   if (file && typeof file.value === 'string') layers.push(yamlLayer(resolve(file.baseDir, file.value)));
   return resolveLayers(layers, cwd);
+}
+
+/**
+ * The checks that span settings, run wherever a config is taken: `start`, and `reload` before any worker is
+ * replaced (a reload that would not start must not begin).
+ */
+export function checkConfig(config: Config): void {
+  if (!existsSync(config.app)) throw new SupervError('SUPERV_ERR_APP_NOT_FOUND', config.app);
+  if (config.timeout > 0 && config.timeout < 2 * config.heartbeatInterval) {
+    throw new SupervError('SUPERV_ERR_BAD_VALUE', 'timeout', `${config.timeout}ms must be at least twice heartbeat_interval (${config.heartbeatInterval}ms)`);
+  }
+}
+
+/** The settings that differ between `prev` and `next` but are read only at start (`startOnly`). */
+export function startOnlyChanges(prev: Config, next: Config): Array<keyof Config> {
+  return SETTING_KEYS.filter((k) => SETTINGS[k].startOnly && JSON.stringify(prev[k]) !== JSON.stringify(next[k]));
+}
+
+/** `next`, with the start-only settings kept at their running values. */
+export function withStartOnlyFrom(prev: Config, next: Config): Config {
+  const out: Record<string, unknown> = { ...next };
+  for (const k of SETTING_KEYS) if (SETTINGS[k].startOnly) out[k] = prev[k];
+  return out as unknown as Config;
 }

@@ -23,7 +23,7 @@ const PRCTL_SYSCALL: Partial<Record<NodeJS.Architecture, number>> = { x64: 157, 
 const PR_SET_CHILD_SUBREAPER = 36;
 
 /** What PID 1 passes on: the stop, reload, scale and dump signals superv understands. */
-const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'];
+const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'];
 
 // ARGV: prctl syscall number, then the command. Signals are passed to the child; the child's exit status
 // becomes ours (128 + signal when it was killed). waitpid(-1) also collects every adopted orphan.

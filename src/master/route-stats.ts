@@ -7,27 +7,27 @@
 // per hour for the timeline. Older days age out, so a regression fixed last month stops ranking first.
 // The file is per supervisor name, so two supervisors sharing a dump dir never overwrite each other.
 
-import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import type { HourTotals, RouteStatsData, RouteTotals } from '../forensics/report';
-import { normalizeRoute } from '../forensics/route';
-import type { Dump } from '../forensics/types';
-import { LATENCY_BUCKETS_MS, type RouteStats } from '../protocol';
+import { basename, join } from 'node:path';
+import type { HourTotals, RouteStatsData, RouteTotals } from '../dump/stats';
+import { normalizeRoute, OTHER_ROUTE as OTHER, ROUTE_CAPS } from '../dump/route';
+import type { Dump } from '../dump/types';
+import { LATENCY_BUCKETS_MS } from '../dump/stats';
+import type { RouteStats } from '../protocol';
+import { StatsFileWriter, statsFilePath } from './stats-file';
 
 export const STATS_VERSION = 1;
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
-const OTHER = '(other)';
 const NBUCKETS = LATENCY_BUCKETS_MS.length + 1;
 /** `.superv-routes-<name>.json`; pruneDumps() never touches it (not a dump name), and cleans our stale temps. */
 const FILE_NAME = /^\.superv-routes-(.+)\.json$/;
 
 export function routeStatsFile(dumpDir: string, name: string): string {
-  return join(dumpDir, `.superv-routes-${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || '_'}.json`);
+  return statsFilePath(dumpDir, 'routes', name);
 }
 
-interface Totals { count: number; sumMs: number; maxMs: number; hist: number[]; slow: number; killed: number }
+interface Totals { count: number; sumMs: number; maxMs: number; hist: number[]; slow: number; killed: number; collateral: number; collateralCaused: number; quarantined: number }
 interface Day extends Totals { day: number }
 
 /** The file, as written. */
@@ -43,7 +43,7 @@ interface StatsFile {
 export interface RouteStatsOptions {
   /** The supervisor's name, written into the file (the report filters on it). */
   name?: string;
-  /** Routes kept; default 500. */
+  /** Routes kept; default ROUTE_CAPS.statsFile. */
   maxRoutes?: number;
   /** Days of history kept; default 7. */
   keepDays?: number;
@@ -52,7 +52,7 @@ export interface RouteStatsOptions {
   onError?: (err: Error) => void;
 }
 
-const fresh = (): Totals => ({ count: 0, sumMs: 0, maxMs: 0, hist: new Array<number>(NBUCKETS).fill(0), slow: 0, killed: 0 });
+const fresh = (): Totals => ({ count: 0, sumMs: 0, maxMs: 0, hist: new Array<number>(NBUCKETS).fill(0), slow: 0, killed: 0, collateral: 0, collateralCaused: 0, quarantined: 0 });
 // Counts come over IPC from workers running app code: keep only finite, non-negative numbers.
 const n = (u: unknown): number => (typeof u === 'number' && Number.isFinite(u) && u > 0 ? u : 0);
 
@@ -67,6 +67,9 @@ function merge(into: Totals, from: Totals): void {
   addInto(into, from.count, from.sumMs, from.maxMs, from.hist);
   into.slow += from.slow;
   into.killed += from.killed;
+  into.collateral += from.collateral;
+  into.collateralCaused += from.collateralCaused;
+  into.quarantined += from.quarantined;
 }
 
 export class RouteStatsStore {
@@ -75,18 +78,18 @@ export class RouteStatsStore {
   private readonly maxRoutes: number;
   private readonly keepDays: number;
   private readonly now: () => number;
-  private readonly onError: (err: Error) => void;
   private readonly name: string;
-  private dirty = false;
-  private writing: Promise<void> = Promise.resolve();
-  private lastError = '';
+  private readonly out: StatsFileWriter;
 
   constructor(readonly file: string, opts: RouteStatsOptions = {}) {
     this.name = opts.name ?? (FILE_NAME.exec(basename(file))?.[1] ?? '');
-    this.maxRoutes = Math.max(2, opts.maxRoutes ?? 500);
+    this.maxRoutes = Math.max(2, opts.maxRoutes ?? ROUTE_CAPS.statsFile);
     this.keepDays = Math.max(1, opts.keepDays ?? 7);
     this.now = opts.now ?? Date.now;
-    this.onError = opts.onError ?? (() => undefined);
+    this.out = new StatsFileWriter(file, 'route stats', () => {
+      this.prune(this.now());
+      return JSON.stringify(this.toFile()) + '\n';
+    }, opts.onError ?? (() => undefined));
     this.load();
   }
 
@@ -102,11 +105,11 @@ export class RouteStatsStore {
       hour.count += n(r.count);
       hour.sumMs += n(r.sumMs);
     }
-    this.dirty = true;
+    this.out.changed();
   }
 
   /** One dump written: counts a slow or killed request on its route, beyond the dumps' rotation. */
-  noteDump(dump: Pick<Dump, 'reason' | 'action' | 'request' | 'time'>): void {
+  noteDump(dump: Pick<Dump, 'reason' | 'action' | 'request' | 'time' | 'collateral'>): void {
     const killed = dump.action === 'killed';
     const slow = dump.reason === 'slow';
     if (!killed && !slow) return;
@@ -117,7 +120,18 @@ export class RouteStatsStore {
     const h = this.hour(now);
     if (killed) { d.killed++; h.killed++; }
     if (slow) { d.slow++; h.slow++; }
-    this.dirty = true;
+    const collateral = killed ? dump.collateral ?? [] : [];
+    d.collateralCaused += collateral.length;
+    for (const r of collateral) this.day(normalizeRoute(r.url), now).collateral++;
+    this.out.changed();
+  }
+
+  /** Requests a quarantine answered with 503 (a heartbeat's `quarantined`). */
+  noteQuarantined(list: ReadonlyArray<{ route: string; count: number }> | undefined): void {
+    if (!Array.isArray(list) || list.length === 0) return;
+    const now = this.now();
+    for (const q of list) if (typeof q?.route === 'string') this.day(q.route, now).quarantined += n(q.count);
+    this.out.changed();
   }
 
   /** Per-route totals over the kept days: what the report reads. */
@@ -126,49 +140,9 @@ export class RouteStatsStore {
     return toData([this.toFile()], [this.file], []);
   }
 
-  /**
-   * Writes the file if anything changed: temp file (0600, `wx`) in the same dir, fsync, rename. Calls are
-   * serialized; never rejects (see onError). The master calls it every ~10 s and once at exit.
-   */
+  /** Writes the file if anything changed (stats-file.ts); never rejects. The master calls it every ~10 s and at exit. */
   flush(): Promise<void> {
-    this.writing = this.writing.then(() => this.write());
-    return this.writing;
-  }
-
-  private async write(): Promise<void> {
-    if (!this.dirty) return;
-    this.dirty = false;
-    this.prune(this.now());
-    const text = JSON.stringify(this.toFile()) + '\n';
-    const dir = dirname(this.file);
-    // The temp name matches write.ts's TEMP_NAME, so pruneDumps() cleans one a crash left behind.
-    const temp = join(dir, `.${basename(this.file)}.${randomBytes(4).toString('hex')}.tmp`);
-    let created = false;
-    try {
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      const fh = await fs.open(temp, 'wx', 0o600);
-      created = true;
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(temp, this.file);
-      created = false;
-      this.lastError = '';
-    } catch (e) {
-      this.dirty = true;
-      if (created) await fs.unlink(temp).catch(() => undefined);
-      this.report(new Error(`cannot write route stats ${this.file}: ${(e as Error).message}`));
-    }
-  }
-
-  // The same failure every 10 s is one problem, not a log line each time.
-  private report(err: Error): void {
-    if (err.message === this.lastError) return;
-    this.lastError = err.message;
-    this.onError(err);
+    return this.out.flush();
   }
 
   private day(route: string, now: number): Totals {
@@ -246,7 +220,7 @@ export class RouteStatsStore {
     } catch (e) {
       // No file yet (or no dir yet): a first start. Writing will say if the dir is unusable.
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.report(new Error(`cannot read route stats ${this.file}: ${(e as Error).message}`));
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.out.report(new Error(`cannot read route stats ${this.file}: ${(e as Error).message}`));
       return;
     }
     try {
@@ -263,7 +237,7 @@ export class RouteStatsStore {
       }
       this.prune(this.now());
     } catch (e) {
-      this.report(new Error(`ignoring route stats ${this.file}: ${(e as Error).message}`));
+      this.out.report(new Error(`ignoring route stats ${this.file}: ${(e as Error).message}`));
     }
   }
 }
@@ -280,6 +254,9 @@ function totals(o: Record<string, unknown>): Totals {
   addInto(t, n(o.count), n(o.sumMs), n(o.maxMs), Array.isArray(o.hist) ? o.hist : []);
   t.slow = n(o.slow);
   t.killed = n(o.killed);
+  t.collateral = n(o.collateral);
+  t.collateralCaused = n(o.collateralCaused);
+  t.quarantined = n(o.quarantined);
   return t;
 }
 
@@ -348,20 +325,30 @@ function toData(files: StatsFile[], paths: string[], problems: string[]): RouteS
  * The route stats files in `dumpDir` (those of supervisor `name` when given), merged: what `superv report`
  * shows. A missing dir or file is no error (the report then says so); a file it cannot read is a problem line.
  */
-export async function readRouteStats(dumpDir: string, name?: string): Promise<RouteStatsData> {
-  const names = await fs.readdir(dumpDir).catch(() => [] as string[]);
+/**
+ * The stats files of one dump dir, or of several merged (the dump dirs of many hosts): a file found twice
+ * with the same content (the same host's copy gathered twice) counts once.
+ */
+export async function readRouteStats(dumpDirs: string | readonly string[], name?: string): Promise<RouteStatsData> {
   const files: StatsFile[] = [];
   const paths: string[] = [];
   const problems: string[] = [];
-  for (const f of names.filter((x) => FILE_NAME.test(x)).sort()) {
-    const path = join(dumpDir, f);
-    try {
-      const parsed = parseStatsFile(await fs.readFile(path, 'utf8'));
-      if (name !== undefined && parsed.name !== name) continue;
-      files.push(parsed);
-      paths.push(path);
-    } catch (e) {
-      problems.push(`${f}: ${(e as Error).message}`);
+  const seen = new Set<string>();
+  for (const dumpDir of typeof dumpDirs === 'string' ? [dumpDirs] : dumpDirs) {
+    const names = await fs.readdir(dumpDir).catch(() => [] as string[]);
+    for (const f of names.filter((x) => FILE_NAME.test(x)).sort()) {
+      const path = join(dumpDir, f);
+      try {
+        const text = await fs.readFile(path, 'utf8');
+        if (seen.has(text)) continue;
+        seen.add(text);
+        const parsed = parseStatsFile(text);
+        if (name !== undefined && parsed.name !== name) continue;
+        files.push(parsed);
+        paths.push(path);
+      } catch (e) {
+        problems.push(`${f}: ${(e as Error).message}`);
+      }
     }
   }
   return toData(files, paths, problems);

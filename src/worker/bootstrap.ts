@@ -4,20 +4,26 @@
 
 import { existsSync, fstatSync, readFileSync } from 'node:fs';
 import Module from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EXIT, IPC_CMD, WATCHDOG_FD, WORKER_OPTIONS_ENV, type MasterToWorker, type WorkerOptions, type WorkerToMaster } from '../protocol';
-import { installInstrumentation } from '../forensics/instrument';
-import { Drainer } from './drain';
-import { startHeartbeat, tickLoopDelay } from './heartbeat';
+import { contextFromStart, enableRequestContext } from './context';
+import { installInstrumentation } from './instrument';
+import { Drainer, endWorker } from './drain';
+import { parkedBeatEvery, startHeartbeat, tickLoopDelay } from './heartbeat';
+import { Liveness, livenessBuffer } from './liveness';
+import { crashLocalsPath } from '../dump/crash';
+import { installCrashRecorder } from './crash';
 import { installProbe } from './probe';
+import { installCpuProbe } from './cpu-probe';
+import { Quarantine } from './quarantine';
 import { RequestTable } from './request-table';
+import { publishHeapLimit, publishHeapUsed } from './heap-watch';
 import { RequestTracker } from './tracker';
 import type { WatchdogData } from './watchdog';
+import { guarded } from './guard';
 
-/** How often the main thread proves it is alive to the watchdog, through shared memory, and samples its loop delay. */
-const MAIN_TICK_MS = 50;
 /** The watchdog thread's old-generation limit (see where the thread starts). */
 const WATCHDOG_HEAP_MB = 128;
 
@@ -76,25 +82,41 @@ function main(): void {
   tracker.install();
   const drainer = new Drainer(tracker);
   drainer.install();
-  const eld = tickLoopDelay(MAIN_TICK_MS);
+  const eld = tickLoopDelay();
+  installCrashRecorder(tracker, { dir: opts.crashDir, ownPrefix: dirname(__dirname) + sep, loopDelay: () => eld.read() });
   installProbe(tracker, () => eld.read());
-  startHeartbeat(tracker, opts.heartbeatInterval, eld);
-  if (opts.instrument) installInstrumentation({ recordValues: opts.recordSqlValues });
-
-  table.tick(Date.now(), 0);
-  setInterval(() => {
-    table.tick(Date.now(), tracker.served);
-    eld.sample();
-  }, MAIN_TICK_MS).unref();
+  if ((opts.cpuSampleInterval ?? 0) > 0) installCpuProbe(tracker);
+  const livenessSab = livenessBuffer();
+  const liveness = new Liveness(table, livenessSab, eld, () => tracker.served, () => tracker.inflight, opts.heartbeatInterval);
+  liveness.start();
+  const quarantine = new Quarantine();
+  quarantine.install();
+  startHeartbeat(tracker, opts.heartbeatInterval, eld, () => liveness.beat(), parkedBeatEvery(opts.heartbeatInterval, opts.timeout), () => quarantine.take());
+  if (opts.instrument) {
+    installInstrumentation({ recordValues: opts.recordSqlValues, esmApp: isEsm(opts.app), lockLookup: opts.lockLookup !== false });
+    if (contextFromStart()) enableRequestContext();
+  }
+  // The heap warning reads the heap from shared memory while the loop runs (published at every liveness stamp:
+  // every 50 ms while serving, when allocations happen; no wake-up of its own), and asks the inspector only
+  // while the loop is blocked.
+  if (opts.heapWarn > 0) {
+    publishHeapLimit(table);
+    liveness.onStamp = () => publishHeapUsed(table);
+  }
 
   const exitFlags = new SharedArrayBuffer(8);
   const wd: WatchdogData = {
     exitFlags,
+    liveness: livenessSab,
     sab: table.sab,
     fd: hasFd(WATCHDOG_FD) ? WATCHDOG_FD : null,
     masterPid: opts.masterPid,
     slowMs: opts.slow,
+    slowExempt: opts.slowExempt ?? [],
     budgetMs: opts.dumpTimeout,
+    heapWarn: opts.heapWarn / 100,
+    cpuSampleMs: opts.cpuSampleInterval ?? 0,
+    crashLocalsFile: opts.crashLocals && opts.crashDir !== '' ? crashLocalsPath(opts.crashDir, process.pid) : '',
   };
   const watchdog = new Worker(join(__dirname, 'watchdog.js'), {
     workerData: wd, stdout: false, stderr: false,
@@ -106,21 +128,28 @@ function main(): void {
   watchdog.unref();
   process.on('exit', () => exitHandshake(new Int32Array(exitFlags)));
 
-  const drain = () => drainer.start(() => process.exit(0));
-  process.on('message', (m: MasterToWorker) => {
+  // After the drain the app's own SIGTERM handlers run (drain.ts endWorker), unless a TERM already reached them.
+  let appSignalled = false;
+  const drain = () => drainer.start(() => endWorker(onTerm, appSignalled));
+  process.on('message', guarded('the IPC handler', (m: MasterToWorker) => {
     if (m && m.cmd === IPC_CMD && m.act === 'drain') {
       send({ cmd: IPC_CMD, act: 'draining', inflight: tracker.inflight });
       drain();
+    } else if (m && m.cmd === IPC_CMD && m.act === 'quarantine' && Array.isArray(m.routes)) {
+      quarantine.set(m.routes);
     }
-  });
+  }));
   // The master coordinates stops; a TERM to the whole group (systemd, docker stop) drains like it does,
   // and a terminal's Ctrl-C reaches the master, which drains us itself.
-  process.on('SIGTERM', drain);
+  const onTerm = guarded('the SIGTERM handler', () => { appSignalled = true; drain(); });
+  process.on('SIGTERM', onTerm);
   process.on('SIGINT', () => undefined);
   // The operator's trigger for a dump of a live worker: the master runs the one dump path for it.
-  process.on('SIGUSR2', () => send({ cmd: IPC_CMD, act: 'dump-me', reason: 'manual' }));
+  process.on('SIGUSR2', guarded('the SIGUSR2 handler', () => send({ cmd: IPC_CMD, act: 'dump-me', reason: 'manual' })));
 
-  loadApp(opts.app).catch((err: unknown) => {
+  // A boot's block is timed from here, the app's own load: superv's set-up above is not the app's stall.
+  table.tick(Date.now(), 0);
+  loadApp(opts.app).then(() => send({ cmd: IPC_CMD, act: 'booted' }), (err: unknown) => {
     process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(EXIT.APP_LOAD_ERROR);
   });

@@ -1,12 +1,10 @@
 // Turns the tracker's ring of finished requests into per-route histograms, once per heartbeat, and sets
 // the sampling rate for the next interval (see RequestTracker.doneUrls).
 
-import { RouteCache } from '../forensics/route';
-import { LATENCY_BUCKETS_MS, type RouteStats } from '../protocol';
+import { cappedRoute, OTHER_ROUTE, ROUTE_CAPS, RouteCache } from '../dump/route';
+import { LATENCY_BUCKETS_MS } from '../dump/stats';
+import type { RouteStats } from '../protocol';
 import { SAMPLE_TARGET } from './tracker';
-
-/** Routes per heartbeat; the rest fold into `(other)` so a crawler cannot flood the master. */
-const MAX_ROUTES = 100;
 
 export function bucketOf(ms: number): number {
   for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) if (ms <= LATENCY_BUCKETS_MS[i]!) return i;
@@ -40,8 +38,7 @@ export function collectRoutes(t: FinishedRequests, cache: RouteCache): RouteStat
   for (let i = 0; i < n; i++) {
     const url = t.doneUrls[i];
     t.doneUrls[i] = undefined;
-    let route = url === undefined ? '(other)' : cache.route(url);
-    if (!byRoute.has(route) && byRoute.size >= MAX_ROUTES) route = '(other)';
+    const route = url === undefined ? OTHER_ROUTE : cappedRoute(byRoute, cache.route(url), ROUTE_CAPS.heartbeat);
     let r = byRoute.get(route);
     if (!r) {
       r = { route, count: 0, sumMs: 0, maxMs: 0, hist: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0) };

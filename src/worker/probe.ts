@@ -5,18 +5,20 @@
 import { executionAsyncResource } from 'node:async_hooks';
 import type { Socket } from 'node:net';
 import { getHeapStatistics } from 'node:v8';
-import { currentRequestId, requestById } from '../forensics/context';
-import { stateProviders } from '../forensics/providers';
-import type { RequestInfo } from '../forensics/types';
+import { currentRequestId, requestById } from './context';
+import { stateProviders } from './providers';
+import { activeSpanIds } from './otel';
+import type { InflightMore, RequestInfo } from '../dump/types';
 import { PROBE_SYMBOL, type Heartbeat } from '../protocol';
 import type { RequestTracker } from './tracker';
+import { DUMP_LISTED } from './request-table';
 
 const MAX_PROBE_BYTES = 2 * 1024 * 1024;
-const MAX_INFLIGHT_LISTED = 100;
 
 export interface ProbeResult {
   running?: RequestInfo;
   inflight: RequestInfo[];
+  inflightMore?: InflightMore;
   heap: Record<string, number>;
   memory: Record<string, number>;
   eventLoopDelay: Heartbeat['eventLoopDelay'];
@@ -25,8 +27,18 @@ export interface ProbeResult {
   state: Record<string, unknown>;
 }
 
-/** The request this code runs for: the AsyncLocalStorage store, else the socket of the current resource. */
-function runningRequest(tracker: RequestTracker): RequestInfo | undefined {
+/**
+ * The request this code runs for: the AsyncLocalStorage store, else the socket of the current resource. The
+ * app's active OpenTelemetry span, when there is one, names its trace: that is the id the tracing system shows.
+ */
+export function runningRequest(tracker: RequestTracker): RequestInfo | undefined {
+  const r = requestOfRunningCode(tracker);
+  const span = r && activeSpanIds();
+  if (r && span) r.trace = span;
+  return r;
+}
+
+function requestOfRunningCode(tracker: RequestTracker): RequestInfo | undefined {
   const id = currentRequestId();
   if (id !== undefined) return requestById(id);
   const resource = executionAsyncResource() as { socket?: unknown };
@@ -47,13 +59,28 @@ function providerState(): Record<string, unknown> {
   return out;
 }
 
+/** memoryUsage() opens /proc/self/stat and throws EMFILE at the fd limit; the capture goes on without it. */
+function memoryOrNone(): Record<string, number> {
+  try {
+    return { ...process.memoryUsage() };
+  } catch {
+    return {};
+  }
+}
+
 export function installProbe(tracker: RequestTracker, eld: () => Heartbeat['eventLoopDelay']): void {
   const probe = (): string => {
+    const { listed, more } = tracker.listForDump(DUMP_LISTED);
+    const running = runningRequest(tracker);
+    // The same request in the list shows the same trace as the running one (its span, not the caller's).
+    const same = running?.trace && listed.find((r) => r.id === running.id);
+    if (same) same.trace = running.trace;
     const result: ProbeResult = {
-      running: runningRequest(tracker),
-      inflight: tracker.list(MAX_INFLIGHT_LISTED, true),
+      running,
+      inflight: listed,
+      inflightMore: more,
       heap: { ...getHeapStatistics() },
-      memory: { ...process.memoryUsage() },
+      memory: memoryOrNone(),
       eventLoopDelay: eld(),
       uptimeMs: Math.round(process.uptime() * 1000),
       served: tracker.served,
