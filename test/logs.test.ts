@@ -24,13 +24,13 @@ after(() => {
 
 interface Daemon { pid: number; runDir: string; dir: string; log: string; port: number; name: string }
 
-async function startDaemon(name: string, extra: string[]): Promise<Daemon> {
+async function startDaemon(name: string, extra: string[], env: Record<string, string> = {}): Promise<Daemon> {
   const dir = tempDir('superv-logs-');
   const runDir = tempDir('superv-run-');
   const port = await freePort();
   const log = join(dir, `${name}.log`);
   await run(process.execPath, [CLI, 'start', LOAD, '-w', '2', '--daemon', '--name', name, '--log-file', log, '--dump-dir', join(dir, 'dumps'), ...extra],
-    { env: { ...process.env, PORT: String(port), SUPERV_RUN_DIR: runDir, LINES: String(LINES) } });
+    { env: { ...process.env, PORT: String(port), SUPERV_RUN_DIR: runDir, LINES: String(LINES), ...env } });
   const pid = Number(readFileSync(join(runDir, `${name}.pid`), 'utf8'));
   daemons.push(pid);
   return { pid, runDir, dir, log, port, name };
@@ -140,7 +140,9 @@ describe('superv logs and log files', () => {
   });
 
   test('logrotate create mode + SIGUSR1 under logging load: the master reopens, no line lost or repeated', { skip: !hasLogrotate() && 'logrotate is not installed' }, async () => {
-    const d = await startDaemon('lr', ['--log-max-size', '0']);
+    // The load paced (LINES in bursts of 200, 60 ms apart: about 2 s) so that several rotations land while the
+    // workers print, whatever the host's speed; back to back it can end before the second rotation.
+    const d = await startDaemon('lr', ['--log-max-size', '0'], { PACE_MS: '60' });
     const f = follow(d, '-f', '--json', '--lines', '1');
     await until(() => f.out().length > 0, 'logs -f to print its first line');
     const conf = join(d.dir, 'logrotate.conf');
@@ -149,15 +151,18 @@ describe('superv logs and log files', () => {
     // Rotate while the workers print: each run renames the file, creates a new one, then signals the master.
     let rotations = 0;
     const deadline = Date.now() + 120_000;
+    let duringLoad = 0;
     while (!pids.every((p) => f.out().includes(`stdout] done ${p}`))) {
       const r = spawnSync('logrotate', ['-f', '-s', join(d.dir, 'logrotate.state'), conf], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       rotations++;
+      if (!pids.some((p) => f.out().includes(`stdout] done ${p}`))) duringLoad++;
       await sleep(200);
       assert.ok(Date.now() < deadline, `the load ends (${rotations} rotations)`);
     }
     await until(() => (f.out().match(/"event":"log-reopened"/g) ?? []).length >= Math.min(rotations, 2), 'the reopen records');
     const { lines, rotated } = allLogLines(d);
+    assert.ok(duringLoad >= 2, `at least two rotations while both workers printed (${duringLoad} of ${rotations})`);
     assert.ok(rotated.length >= 2, `logrotate rotated it (${rotated.join(', ')})`);
     assertEveryLineOnce(lines, pids, 'the log files');
     assertEveryLineOnce(f.out().split('\n').filter((l) => l !== ''), pids, 'logs -f');
